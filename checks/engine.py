@@ -1,0 +1,407 @@
+"""The checker's engine: run one step's spec against one file and report what happened.
+
+For a ``ModuleStep`` the engine
+
+1. imports the learner's file (``checks.learner`` keeps its errors readable);
+2. builds the learner's and the reference's module lazily with the same small config;
+3. compares parameter names and shapes (HuggingFace names are part of the contract);
+4. gives both modules the same seeded, non-uniform weights;
+5. compiles both with ``Module.compile`` on the chosen device (the reference together with
+   the known-mistake variants, in one graph);
+6. runs them on seeded inputs of several shapes and compares the numbers;
+7. on a mismatch, looks for the known mistake the learner's numbers match, and runs the
+   learner's module eagerly to tell a compiler issue from a mistake.
+
+Earlier steps always come from ``solutions/``, so one mistake never cascades.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+import numpy as np
+
+from checks import runtime
+from checks.learner import Problem, guarded, load, require
+from checks.spec import Case, ModuleStep, ValueStep
+
+ROOT = runtime.ROOT
+
+# Default tolerances (absolute, relative) per device for float32 comparisons.
+TOLERANCES = {"cpu": (2e-5, 2e-5), "gpu": (1e-3, 1e-3)}
+# How much looser a known mistake may match than the reference must.
+MISTAKE_SLACK = 20.0
+
+
+@dataclass
+class Item:
+    ok: bool
+    label: str
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    number: int
+    title: str
+    file: Path
+    target: str = ""
+    status: str = "failed"  # passed | failed | not-started | error
+    items: list[Item] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    problem: Problem | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def first_failure(self) -> str:
+        if self.problem is not None:
+            return self.problem.title
+        for item in self.items:
+            if not item.ok:
+                return f"{item.label}: {item.detail}" if item.detail else item.label
+        return ""
+
+
+def step_file(number: int) -> Path:
+    return ROOT / "steps" / f"step_{number:02d}.py"
+
+
+def solution_file(number: int) -> Path:
+    return ROOT / "solutions" / f"solution_{number:02d}.py"
+
+
+def chapter_file(number: int) -> Path:
+    return ROOT / "book" / "src" / f"step_{number:02d}.md"
+
+
+def solution_module(number: int):
+    return importlib.import_module(f"solutions.solution_{number:02d}")
+
+
+def small_config(spec: ModuleStep):
+    from solutions.solution_01 import GPT2Config
+
+    return GPT2Config(**spec.config)
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def compare_arrays(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float):
+    """(ok, detail) for two arrays: shape, dtype, non-finite values, then the numbers."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    if actual.shape != expected.shape:
+        return False, f"shape {list(actual.shape)}, expected {list(expected.shape)}"
+    if actual.dtype != expected.dtype:
+        return False, f"dtype {actual.dtype}, expected {expected.dtype}"
+    if actual.size == 0:
+        return True, "empty, as expected"
+    if actual.dtype.kind in "iub":
+        bad = actual != expected
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            return False, (
+                f"{int(bad.sum())} of {bad.size} values differ; first at {list(where)}: "
+                f"yours {actual[where]}, expected {expected[where]}"
+            )
+        return True, "all values equal"
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    # Infinities (a mask's -inf) must match exactly; NaN is never right.
+    inf_mismatch = (np.isinf(a) | np.isinf(e)) & ~(a == e)
+    nan = np.isnan(a) & ~np.isnan(e)
+    if nan.any():
+        where = tuple(int(i) for i in np.argwhere(nan)[0])
+        return False, f"NaN in your output ({int(nan.sum())} values), first at {list(where)}"
+    if inf_mismatch.any():
+        where = tuple(int(i) for i in np.argwhere(inf_mismatch)[0])
+        return False, (
+            f"{int(inf_mismatch.sum())} values differ in their infinities; first at "
+            f"{list(where)}: yours {a[where]:g}, expected {e[where]:g}"
+        )
+    finite = np.isfinite(e)
+    err = np.where(finite, np.abs(a - e), 0.0)
+    tol = atol + rtol * np.abs(np.where(finite, e, 0.0))
+    ratio = err / tol
+    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    max_err = float(err.max())
+    if ratio[worst] > 1.0:
+        where = [int(i) for i in worst]
+        return False, (
+            f"max |Δ| = {max_err:.3g} (allowed {atol:.0e} + {rtol:.0e}·|ref|) at {where}: "
+            f"yours {a[worst]:.6g}, expected {e[worst]:.6g}"
+        )
+    return True, f"max |Δ| = {max_err:.2g}"
+
+
+# --------------------------------------------------------------------------- module steps
+
+
+def _weights(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
+    """Seeded, non-uniform weights: no zeros, no ones, nothing symmetric to hide behind."""
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for name in sorted(shapes):
+        shape = shapes[name]
+        if len(shape) == 1 and name.endswith("weight"):  # a norm's gain
+            value = 1.0 + 0.3 * rng.standard_normal(shape)
+        elif len(shape) == 1:  # a bias
+            value = 0.05 + 0.2 * rng.standard_normal(shape)
+        else:
+            value = rng.standard_normal(shape) * (1.2 / np.sqrt(shape[-1])) + 0.01
+        weights[name] = value.astype(np.float32)
+    return weights
+
+
+def _inputs(case: Case, config, rng: np.random.Generator) -> np.ndarray:
+    shape = case.shape(config)
+    if case.kind == "ids":
+        return rng.integers(0, config.vocab_size, size=shape, dtype=np.int64)
+    if case.kind == "positions":
+        return rng.integers(0, config.n_positions, size=shape, dtype=np.int64)
+    # Non-uniform on purpose: a different scale per feature and a shifted mean.
+    scale = rng.uniform(0.5, 2.0, size=shape[-1:])
+    return (rng.normal(0.3, 1.0, size=shape) * scale).astype(np.float32)
+
+
+def _input_dtype(case: Case, target):
+    from max.dtype import DType
+
+    return DType.int64 if case.kind in ("ids", "positions") else target.dtype
+
+
+def _shapes(module) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(int(d) for d in t.shape) for name, t in module.parameters}
+
+
+def _bundle(members: list):
+    """One module that runs the reference and every mistake variant on the same input."""
+    from max.experimental.nn import ModuleList
+
+    class Bundle(ModuleList):
+        def forward(self, x):
+            return tuple(member(x) for member in self)
+
+    return Bundle(members)
+
+
+def _parameter_items(mine: dict, ref: dict) -> list[Item]:
+    items = []
+    missing = [n for n in ref if n not in mine]
+    extra = [n for n in mine if n not in ref]
+    shaped = [n for n in ref if n in mine and mine[n] != ref[n]]
+    if not (missing or extra or shaped):
+        listing = ", ".join(f"{n} {list(s)}" for n, s in ref.items())
+        return [Item(True, "parameters", listing)]
+    for n in missing:
+        items.append(Item(False, f"missing parameter {n}", f"expected shape {list(ref[n])}"))
+    for n in extra:
+        items.append(Item(False, f"unexpected parameter {n}", f"shape {list(mine[n])}"))
+    for n in shaped:
+        items.append(
+            Item(False, f"parameter {n}", f"shape {list(mine[n])}, expected {list(ref[n])}")
+        )
+    return items
+
+
+def _check_module(
+    spec: ModuleStep, path: Path, target, report: Report, notify: Callable[[str], None]
+):
+    from max.experimental.nn import Module
+
+    solution = solution_module(spec.number)
+    config = small_config(spec)
+    ns = load(path, f"_learner_step_{spec.number:02d}")
+    require(ns, spec.public, path)
+    mine_cls = getattr(ns, spec.name)
+    if not (isinstance(mine_cls, type) and issubclass(mine_cls, Module)):
+        raise Problem(
+            "missing",
+            f"{spec.name} in {path} is not a MAX Module.",
+            f"Declare it as `class {spec.name}(Module):` with Module from "
+            "max.experimental.nn, as the skeleton does.",
+        )
+    ref_cls = getattr(solution, spec.name)
+    variants = [m for m in spec.mistakes if m.variant is not None]
+
+    with runtime.building(target):
+        with guarded(path, f"building {spec.name}"):
+            mine = spec.build(mine_cls, config)
+        ref = spec.build(ref_cls, config)
+        others = [spec.build(m.variant(ref_cls), config) for m in variants]
+
+    ref_shapes = _shapes(ref)
+    with guarded(path, f"listing the parameters of {spec.name}"):
+        mine_shapes = _shapes(mine)
+    param_items = _parameter_items(mine_shapes, ref_shapes)
+    report.items += param_items
+    if not all(i.ok for i in param_items):
+        report.hints.append(
+            "Parameter names follow HuggingFace's GPT-2 so that real weights load later; "
+            "keep the attribute names the skeleton asks for."
+        )
+        return
+
+    weights = _weights(ref_shapes, seed=1000 + spec.number)
+    bundle = _bundle([ref, *others])
+    bundle_weights = {
+        f"{i}.{name}": value for i in range(1 + len(others)) for name, value in weights.items()
+    }
+    atol, rtol = (t * spec.tolerance for t in TOLERANCES[target.name])
+    rng = np.random.default_rng(spec.number)
+
+    groups: dict[tuple, list[Case]] = {}
+    for case in spec.cases:
+        groups.setdefault((case.dims, case.kind), []).append(case)
+
+    results = []  # (case, x, mine_out, ref_out, variant_outs)
+    for (_dims, _kind), cases in groups.items():
+        types = [runtime.tensor_type(target, _input_dtype(cases[0], target), cases[0].symbolic(config))]
+        if not (runtime.is_cached(bundle, types) and runtime.is_cached(mine, types)):
+            notify("compiling")
+        compiled_ref = runtime.compile_module(bundle, types, bundle_weights, target)
+        started = time.perf_counter()
+        with guarded(path, f"compiling {spec.name}"):
+            compiled_mine = runtime.compile_module(mine, types, weights, target)
+        report.items.append(
+            Item(
+                True,
+                f"compiled with MAX on {target.label}",
+                f"input {_type_label(cases[0], config)} ({time.perf_counter() - started:.1f} s)",
+            )
+        )
+        for case in cases:
+            x = _inputs(case, config, rng)
+            outs = [runtime.to_numpy(o) for o in compiled_ref(runtime.to_tensor(x, target))]
+            with guarded(path, f"running {spec.name} on input {case.describe(config)}"):
+                mine_out = compiled_mine(runtime.to_tensor(x, target))
+            if isinstance(mine_out, (tuple, list)):
+                raise Problem(
+                    "output",
+                    f"{spec.name}.forward returned {len(mine_out)} values; expected one tensor.",
+                )
+            mine_out = runtime.to_numpy(mine_out)
+            ok, detail = compare_arrays(mine_out, outs[0], atol, rtol)
+            report.items.append(Item(ok, f"output for input {case.describe(config)}", detail))
+            results.append((case, x, mine_out, outs[0], outs[1:]))
+
+    if all(i.ok for i in report.items):
+        return
+
+    # Which known mistake do the learner's numbers match?
+    for index, mistake in enumerate(variants):
+        distinct = any(
+            not compare_arrays(v[index], r, atol, rtol)[0] for _, _, _, r, v in results
+        )
+        if distinct and all(
+            compare_arrays(m, v[index], atol * MISTAKE_SLACK, rtol * MISTAKE_SLACK)[0]
+            for _, _, m, _, v in results
+        ):
+            report.hints.append(mistake.hint)
+            return
+    for mistake in spec.mistakes:
+        if mistake.detect is not None and all(mistake.detect(m, r) for _, _, m, r, _ in results):
+            report.hints.append(mistake.hint)
+            return
+
+    # Right numbers eagerly but not compiled: most likely MAX, not the learner.
+    if _eager_agrees(spec, mine_cls, config, weights, results, target, atol, rtol, path):
+        report.hints.append(
+            "Your module gives the right numbers when it runs eagerly, but not once compiled. "
+            "That is most likely a MAX compiler issue, not your mistake: see 'Troubleshooting "
+            "MAX' in the book (a mask built with F.where/F.greater is one known case; "
+            "F.band_part works)."
+        )
+        return
+    if spec.hint:
+        report.hints.append(spec.hint)
+
+
+def _type_label(case: Case, config) -> str:
+    return "[" + ", ".join(str(d) for d in case.symbolic(config)) + "]"
+
+
+def _eager_agrees(spec, mine_cls, config, weights, results, target, atol, rtol, path) -> bool:
+    """Run the learner's module eagerly (no graph compiler) and compare with the reference."""
+    try:
+        with runtime.building(target):
+            with guarded(path, "building your module for an eager run"):
+                eager = spec.build(mine_cls, config)
+        eager.load_state_dict(weights)
+        with runtime.building(target, lazy=False):
+            for _case, x, _mine, ref_out, _ in results:
+                with guarded(path, "running your module eagerly"):
+                    out = runtime.to_numpy(eager(runtime.to_tensor(x, target)))
+                if not compare_arrays(out, ref_out, atol, rtol)[0]:
+                    return False
+        return True
+    except Exception:  # an eager failure says nothing about the compiled one
+        return False
+
+
+# --------------------------------------------------------------------------- value steps
+
+
+def _check_values(spec: ValueStep, path: Path, target, report: Report, notify):
+    solution = solution_module(spec.number)
+    ns = load(path, f"_learner_step_{spec.number:02d}")
+    require(ns, spec.public, path)
+    notify("running")
+    failures = []
+    for case in spec.cases:
+        reference = spec.evaluate(solution, case, target)
+        expected = spec.expected(case, reference) if spec.expected else reference
+        with guarded(path, f"evaluating {spec.describe(case)}"):
+            actual = spec.evaluate(ns, case, target)
+        ok, detail = spec.compare(actual, expected)
+        report.items.append(Item(ok, spec.describe(case), detail))
+        if not ok:
+            failures.append((case, actual, reference, expected))
+    if not failures:
+        return
+    for mistake in spec.mistakes:
+        if mistake.variant is not None:
+            matched = all(
+                spec.compare(actual, mistake.variant(reference, case))[0]
+                for case, actual, reference, _ in failures
+            )
+        else:
+            matched = all(mistake.detect(actual, expected) for _, actual, _, expected in failures)
+        if matched:
+            report.hints.append(mistake.hint)
+            return
+    if spec.hint:
+        report.hints.append(spec.hint)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def run(
+    spec, path: Path | None = None, target=None, notify: Callable[[str], None] | None = None
+) -> Report:
+    """Check ``path`` (default: the learner's step file) against ``spec``."""
+    path = Path(path) if path is not None else step_file(spec.number)
+    report = Report(spec.number, spec.title, path)
+    notify = notify or (lambda _stage: None)
+    started = time.perf_counter()
+    try:
+        target = target or runtime.pick_device("auto")
+        report.target = target.label
+        if spec.kind == "module":
+            _check_module(spec, path, target, report, notify)
+        else:
+            _check_values(spec, path, target, report, notify)
+        report.status = "passed" if report.items and all(i.ok for i in report.items) else "failed"
+    except Problem as problem:
+        report.problem = problem
+        report.status = "not-started" if problem.kind == "not-started" else "failed"
+    report.seconds = time.perf_counter() - started
+    return report

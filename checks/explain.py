@@ -1,0 +1,54 @@
+"""What MAX's error messages usually mean, in a learner's words.
+
+Each entry pairs a pattern found in MAX's message with a one-line explanation. The
+Troubleshooting chapter of the book lists the same symptoms, and ``tests/test_explain.py``
+provokes each of them with the pinned MAX so this table stays true.
+"""
+
+from __future__ import annotations
+
+import re
+
+MEANINGS: list[tuple[str, str]] = [
+    (
+        r"float32.*bfloat16|bfloat16.*float32|[Dd]type mismatch|dtype.*does not match|"
+        r"expected dtype|different dtypes",
+        "Two tensors have different dtypes. MAX does not promote silently: cast one with "
+        "`.cast(dtype)`, or build the weights in the dtype of the input (on a GPU MAX's "
+        "default dtype is bfloat16).",
+    ),
+    (
+        r"matmul|contraction|[Ii]ncompatible.*shape|shape.*mismatch|cannot broadcast|"
+        r"[Bb]roadcast|[Ss]hapes? .*(do not|don't|must) match|rank",
+        "The shapes of two tensors do not fit. Print `x.shape` before the failing line; "
+        "for `a @ b` the last axis of `a` must equal the second-to-last of `b` "
+        "(a Linear stores its weight as [out, in]).",
+    ),
+    (
+        r"gather|indices|index.*(integer|int)",
+        "An embedding lookup needs integer ids (int32/int64/uint64), not floats.",
+    ),
+    (
+        r"Symbolic|symbolic|StaticDim|Dim\(|AlgebraicDim|int\(\) argument",
+        "The check compiles your module with symbolic batch and sequence lengths. Keep "
+        "shapes as MAX `Dim`s (`x.shape[1]`) instead of converting them with `int()`.",
+    ),
+    (
+        r"KeyError|[Mm]issing.*weight|no entry for a parameter|not found in",
+        "A parameter has a different name than the one the weights are stored under. "
+        "Keep HuggingFace's names (`c_fc`, `c_proj`, `wte`, ...).",
+    ),
+    (
+        r"has no attribute",
+        "An attribute is missing: check the spelling, and that `__init__` creates it "
+        "before `forward` uses it.",
+    ),
+]
+
+
+def explain(message: str) -> str:
+    """The usual meaning of ``message``, or an empty string when we do not recognise it."""
+    for pattern, meaning in MEANINGS:
+        if re.search(pattern, message):
+            return meaning
+    return ""

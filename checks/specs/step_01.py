@@ -1,0 +1,85 @@
+"""Step 01 · Model configuration: the learner's defaults against HuggingFace's GPT2Config."""
+
+import dataclasses
+
+from checks.spec import Mistake, ValueStep
+
+FIELDS = (
+    "vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner", "layer_norm_epsilon",
+)
+MISSING = "<missing>"
+
+
+def evaluate(ns, case, target):
+    if case == "dataclass":
+        return dataclasses.is_dataclass(ns.GPT2Config)
+    if case == "keywords":
+        small = ns.GPT2Config(n_embd=48, n_head=4)
+        return {f: getattr(small, f, MISSING) for f in ("n_embd", "n_head", "n_layer")}
+    return getattr(ns.GPT2Config(), case, MISSING)
+
+
+def expected(case, reference):
+    if case in FIELDS:  # the truth is HuggingFace's GPT-2, not our own solution
+        from transformers import GPT2Config as HFConfig
+
+        return getattr(HFConfig(), case)
+    return reference
+
+
+def compare(actual, wanted):
+    if actual == MISSING:
+        return False, "no such field"
+    if actual != wanted or type(actual) is not type(wanted):
+        return False, f"{actual!r}, expected {wanted!r}"
+    return True, repr(actual)
+
+
+def _only(field, value):
+    return lambda reference, case: value if case == field else reference
+
+
+SPEC = ValueStep(
+    number=1,
+    title="Model configuration",
+    public=("GPT2Config",),
+    cases=("dataclass", *FIELDS, "keywords"),
+    evaluate=evaluate,
+    expected=expected,
+    compare=compare,
+    describe=lambda case: {
+        "dataclass": "GPT2Config is a dataclass",
+        "keywords": "GPT2Config(n_embd=48, n_head=4) keeps the other defaults",
+    }.get(case, case),
+    mistakes=(
+        Mistake(
+            "vocab-off-by-one",
+            "GPT-2's vocabulary has 50,257 tokens: 50,000 merges, 256 bytes and "
+            "<|endoftext|>. 50256 is the id of <|endoftext|>, the last token, not the count.",
+            variant=_only("vocab_size", 50256),
+        ),
+        Mistake(
+            "vocab-padded",
+            "50304 is the vocabulary padded to a multiple of 64, a speed trick of some training "
+            "code; the released checkpoint has 50,257 rows.",
+            variant=_only("vocab_size", 50304),
+        ),
+        Mistake(
+            "n-inner-explicit",
+            "Leave n_inner as None: it means 4 × n_embd. A fixed 3072 would be wrong for every "
+            "smaller config, such as the ones the checks build.",
+            variant=_only("n_inner", 3072),
+        ),
+        Mistake(
+            "bert-epsilon",
+            "GPT-2's LayerNorm epsilon is 1e-5; 1e-12 is BERT's and 1e-6 other models'.",
+            detect=lambda actual, wanted: isinstance(actual, float) and actual in (1e-12, 1e-6),
+        ),
+        Mistake(
+            "gpt3-context",
+            "GPT-2 has 1024 positions; 2048 is GPT-3's context length.",
+            variant=_only("n_positions", 2048),
+        ),
+    ),
+    hint="Chapter 01 lists the seven values of GPT-2 small (124M parameters).",
+)

@@ -1,0 +1,115 @@
+"""Step 02 · Causal mask: exact values for several (seq_len, past_len) pairs."""
+
+import numpy as np
+
+from checks.engine import compare_arrays
+from checks.runtime import to_numpy
+from checks.spec import Mistake, ValueStep
+
+NEG_INF = np.float32("-inf")
+
+
+def evaluate(ns, case, target):
+    seq_len, past_len = case
+    return to_numpy(ns.causal_mask(seq_len, past_len, dtype=target.dtype, device=target.device))
+
+
+def compare(actual, expected):
+    return compare_arrays(actual, expected, atol=0.0, rtol=0.0)
+
+
+def _visible(reference):
+    return reference == 0
+
+
+def hides_diagonal(reference, case):
+    seq_len, past_len = case
+    wrong = reference.copy()
+    wrong[np.arange(seq_len), past_len + np.arange(seq_len)] = NEG_INF
+    return wrong
+
+
+def past_ignored_square(reference, case):
+    return reference[:, case[1]:]  # the mask of causal_mask(seq_len, 0)
+
+
+def past_ignored_offset(reference, case):
+    seq_len, past_len = case
+    j = np.arange(past_len + seq_len)[None, :]
+    i = np.arange(seq_len)[:, None]
+    return np.where(j > i, NEG_INF, np.float32(0)).astype(reference.dtype)
+
+
+def future_visible(reference, case):
+    seq_len, past_len = case
+    wrong = np.where(_visible(reference), NEG_INF, np.float32(0)).astype(reference.dtype)
+    wrong[np.arange(seq_len), past_len + np.arange(seq_len)] = 0
+    return wrong
+
+
+def boolean_mask(actual, expected):
+    actual = np.asarray(actual)
+    return actual.shape == expected.shape and bool(
+        np.all(actual.astype(np.float64) == _visible(expected))
+    )
+
+
+def finite_negative(actual, expected):
+    actual = np.asarray(actual)
+    if actual.shape != expected.shape or actual.dtype.kind != "f":
+        return False
+    blocked = ~_visible(expected)
+    return bool(
+        np.all(np.isfinite(actual)) and np.all(actual[~blocked] == 0) and np.all(actual[blocked] <= -1e3)
+    )
+
+
+SPEC = ValueStep(
+    number=2,
+    title="Causal mask",
+    public=("causal_mask",),
+    cases=((1, 0), (4, 0), (3, 2), (1, 5), (6, 3)),
+    evaluate=evaluate,
+    compare=compare,
+    describe=lambda case: f"causal_mask(seq_len={case[0]}, past_len={case[1]})",
+    mistakes=(
+        Mistake(
+            "hides-diagonal",
+            "Your mask also hides the diagonal: a token may attend to itself (key j = past_len "
+            "+ i). Keep num_upper=past_len, not past_len - 1.",
+            variant=hides_diagonal,
+        ),
+        Mistake(
+            "past-ignored",
+            "Your mask ignores past_len: it must have past_len + seq_len columns, and query i "
+            "sits at position past_len + i, so it sees all past_len cached keys.",
+            variant=past_ignored_square,
+        ),
+        Mistake(
+            "past-ignored-offset",
+            "Your mask has the right width but treats query i as position i. With a cache, "
+            "query i is at position past_len + i: shift the diagonal by past_len.",
+            variant=past_ignored_offset,
+        ),
+        Mistake(
+            "future-visible",
+            "Your mask is the wrong way round: it hides the past and shows the future. "
+            "-inf belongs above the diagonal (j > past_len + i).",
+            variant=future_visible,
+        ),
+        Mistake(
+            "boolean",
+            "Your mask says True/1 for visible and False/0 for hidden. The attention adds this "
+            "mask to its scores, so it must be 0 (visible) and -inf (hidden).",
+            detect=boolean_mask,
+        ),
+        Mistake(
+            "finite",
+            "Use float('-inf') for hidden positions, not a large finite number: -inf makes the "
+            "softmax give exactly 0, whatever the scores are.",
+            detect=finite_negative,
+        ),
+    ),
+    hint="Draw the mask for seq_len=3, past_len=2 on paper: 3 rows, 5 columns, -inf only "
+    "where column j > 2 + row i.",
+)

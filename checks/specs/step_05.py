@@ -1,0 +1,35 @@
+"""Step 05 · Token embeddings."""
+
+import math
+
+from checks.spec import Case, Mistake, ModuleStep
+
+
+def scaled(cls):
+    class Scaled(cls):
+        def forward(self, input_ids):
+            return self.wte(input_ids) * math.sqrt(int(self.wte.weight.shape[1]))
+
+    return Scaled
+
+
+SPEC = ModuleStep(
+    number=5,
+    title="Token embeddings",
+    name="GPT2TokenEmbeddings",
+    public=("GPT2TokenEmbeddings",),
+    build=lambda cls, config: cls(config),
+    cases=(
+        Case(("batch", "seq"), {"batch": 2, "seq": 7}, kind="ids"),
+        Case(("batch", "seq"), {"batch": 3, "seq": 1}, kind="ids"),
+    ),
+    mistakes=(
+        Mistake(
+            "scaled-by-sqrt",
+            "You multiply the embeddings by sqrt(n_embd), as the original Transformer paper "
+            "does. GPT-2 does not: return the looked-up rows as they are.",
+            variant=scaled,
+        ),
+    ),
+    hint="Each id picks one row of wte: output[b, t] = wte.weight[input_ids[b, t]].",
+)

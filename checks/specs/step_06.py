@@ -1,0 +1,36 @@
+"""Step 06 · Position embeddings."""
+
+import math
+
+from checks.spec import Case, Mistake, ModuleStep
+
+
+def scaled(cls):
+    class Scaled(cls):
+        def forward(self, position_ids):
+            return self.wpe(position_ids) * math.sqrt(int(self.wpe.weight.shape[1]))
+
+    return Scaled
+
+
+SPEC = ModuleStep(
+    number=6,
+    title="Position embeddings",
+    name="GPT2PositionEmbeddings",
+    public=("GPT2PositionEmbeddings",),
+    build=lambda cls, config: cls(config),
+    cases=(
+        Case(("seq",), {"seq": 7}, kind="positions"),
+        Case(("seq",), {"seq": 1}, kind="positions"),
+        Case(("batch", "seq"), {"batch": 2, "seq": 5}, kind="positions"),
+    ),
+    mistakes=(
+        Mistake(
+            "scaled-by-sqrt",
+            "You multiply by sqrt(n_embd). GPT-2 adds the position vectors unscaled.",
+            variant=scaled,
+        ),
+    ),
+    hint="Look up the ids you are given. They need not be 0, 1, 2, …: with a KV cache "
+    "(step 13) they start at past_len, and the check uses shuffled ids on purpose.",
+)

@@ -1,0 +1,29 @@
+"""Step 02 · Causal mask.
+
+A language model predicts each token from the ones before it, so while it reads a sentence
+position i must not look at positions after i. The mask is added to the attention scores
+before the softmax: 0 keeps a score, -inf turns it into a probability of exactly 0.
+"""
+
+from max.driver import Device
+from max.dtype import DType
+from max.experimental import functional as F
+from max.experimental.tensor import Tensor
+
+
+# ANCHOR: causal_mask
+def causal_mask(seq_len: int, past_len: int = 0, *, dtype: DType, device: Device) -> Tensor:
+    """A [seq_len, past_len + seq_len] mask: 0 where query i may see key j, -inf elsewhere.
+
+    The keys are the ``past_len`` tokens seen before (step 13 caches them) followed by the
+    ``seq_len`` new ones, so new token i sits at position ``past_len + i`` and may see every
+    key ``j <= past_len + i``.
+    """
+    # ---- your code starts here ----
+    n_keys = past_len + seq_len
+    blocked = F.full([seq_len, n_keys], float("-inf"), dtype=dtype, device=device)
+    # band_part keeps the band where j - i <= past_len; with exclude=True it zeroes that band
+    # instead, leaving -inf only above it: the future.
+    return F.band_part(blocked, num_lower=None, num_upper=past_len, exclude=True)
+    # ---- your code ends here ----
+# ANCHOR_END: causal_mask
