@@ -127,9 +127,10 @@ def compare_arrays(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: 
             f"{list(where)}: yours {a[where]:g}, expected {e[where]:g}"
         )
     finite = np.isfinite(e)
-    err = np.where(finite, np.abs(a - e), 0.0)
+    err = np.abs(np.where(finite, a, 0.0) - np.where(finite, e, 0.0))
     tol = atol + rtol * np.abs(np.where(finite, e, 0.0))
-    ratio = err / tol
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(err > 0, err / np.maximum(tol, 1e-300), 0.0)
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     max_err = float(err.max())
     if ratio[worst] > 1.0:
