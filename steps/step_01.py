@@ -18,6 +18,6 @@ class GPT2Config:
     #   vocab_size, n_positions, n_embd, n_layer, n_head, n_inner, layer_norm_epsilon
     # Each is one line: `name: type = default`. n_inner's type is `int | None`.
     def __post_init__(self):
-        raise NotImplementedError("GPT2Config has no fields yet")
+        raise NotImplementedError("GPT2Config")
     # ---- your code ends here ----
 # ANCHOR_END: config
