@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 
 from checks import runtime
@@ -135,6 +136,12 @@ def compare_arrays(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: 
     max_err = float(err.max())
     if ratio[worst] > 1.0:
         where = [int(i) for i in worst]
+        if atol == 0 and rtol == 0:
+            return False, (
+                f"{int((err > 0).sum())} of {err.size} values differ; first at "
+                f"{[int(i) for i in np.argwhere(err > 0)[0]]}: yours "
+                f"{a[tuple(np.argwhere(err > 0)[0])]:g}, expected {e[tuple(np.argwhere(err > 0)[0])]:g}"
+            )
         return False, (
             f"max |Δ| = {max_err:.3g} (allowed {atol:.0e} + {rtol:.0e}·|ref|) at {where}: "
             f"yours {a[worst]:.6g}, expected {e[worst]:.6g}"

@@ -45,6 +45,9 @@ class Mistake:
     hint: str
     variant: Callable[..., Any] | None = None
     detect: Callable[[Any, Any], bool] | None = None
+    # The source of a learner file that makes this mistake. The meta-test checks every such
+    # file gets this hint; module steps need none, their ``variant`` is the example.
+    example: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class Case:
         return [d if d in self.sizes else getattr(config, d) for d in self.dims]
 
     def describe(self, config) -> str:
-        return "[" + ", ".join(f"{d}={n}" for d, n in zip(self.dims, self.shape(config))) + "]"
+        return "[" + ", ".join(f"{d}={n}" for d, n in zip(self.dims, self.shape(config), strict=True)) + "]"
 
 
 @dataclass(frozen=True)
@@ -99,3 +102,14 @@ class ValueStep:
     hint: str = ""
 
     kind = "value"
+
+
+def solution_with(number: int, old: str, new: str) -> str:
+    """The reference file of step ``number`` with one piece of text replaced: a mistake's example."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "solutions" / f"solution_{number:02d}.py"
+    text = path.read_text()
+    if old not in text:
+        raise ValueError(f"{old!r} is not in {path.name}")
+    return text.replace(old, new, 1)

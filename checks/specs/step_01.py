@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from checks.spec import Mistake, ValueStep
+from checks.spec import Mistake, ValueStep, solution_with
 
 FIELDS = (
     "vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner", "layer_norm_epsilon",
@@ -57,28 +57,33 @@ SPEC = ValueStep(
             "GPT-2's vocabulary has 50,257 tokens: 50,000 merges, 256 bytes and "
             "<|endoftext|>. 50256 is the id of <|endoftext|>, the last token, not the count.",
             variant=_only("vocab_size", 50256),
+            example=solution_with(1, "= 50257", "= 50256"),
         ),
         Mistake(
             "vocab-padded",
             "50304 is the vocabulary padded to a multiple of 64, a speed trick of some training "
             "code; the released checkpoint has 50,257 rows.",
             variant=_only("vocab_size", 50304),
+            example=solution_with(1, "= 50257", "= 50304"),
         ),
         Mistake(
             "n-inner-explicit",
             "Leave n_inner as None: it means 4 × n_embd. A fixed 3072 would be wrong for every "
             "smaller config, such as the ones the checks build.",
             variant=_only("n_inner", 3072),
+            example=solution_with(1, "n_inner: int | None = None", "n_inner: int | None = 3072"),
         ),
         Mistake(
             "bert-epsilon",
             "GPT-2's LayerNorm epsilon is 1e-5; 1e-12 is BERT's and 1e-6 other models'.",
             detect=lambda actual, wanted: isinstance(actual, float) and actual in (1e-12, 1e-6),
+            example=solution_with(1, "= 1e-5", "= 1e-12"),
         ),
         Mistake(
             "gpt3-context",
             "GPT-2 has 1024 positions; 2048 is GPT-3's context length.",
             variant=_only("n_positions", 2048),
+            example=solution_with(1, "= 1024", "= 2048"),
         ),
     ),
     hint="Chapter 01 lists the seven values of GPT-2 small (124M parameters).",

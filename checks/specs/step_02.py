@@ -6,6 +6,21 @@ from checks.engine import compare_arrays
 from checks.runtime import to_numpy
 from checks.spec import Mistake, ValueStep
 
+
+def _example(n_keys: str, blocked: str, visible: str = "0.0", hidden: str = "-np.inf") -> str:
+    """A learner file computing a mask in NumPy with one rule changed (a mistake's example)."""
+    return f"""
+import numpy as np
+from max.experimental.tensor import Tensor
+
+
+def causal_mask(seq_len, past_len=0, *, dtype, device):
+    i = np.arange(seq_len)[:, None]
+    j = np.arange({n_keys})[None, :]
+    mask = np.where({blocked}, {hidden}, {visible}).astype(np.float32)
+    return Tensor.from_dlpack(mask).to(device)
+"""
+
 NEG_INF = np.float32("-inf")
 
 
@@ -78,36 +93,42 @@ SPEC = ValueStep(
             "Your mask also hides the diagonal: a token may attend to itself (key j = past_len "
             "+ i). Keep num_upper=past_len, not past_len - 1.",
             variant=hides_diagonal,
+            example=_example("past_len + seq_len", "j >= past_len + i"),
         ),
         Mistake(
             "past-ignored",
             "Your mask ignores past_len: it must have past_len + seq_len columns, and query i "
             "sits at position past_len + i, so it sees all past_len cached keys.",
             variant=past_ignored_square,
+            example=_example("seq_len", "j > i"),
         ),
         Mistake(
             "past-ignored-offset",
             "Your mask has the right width but treats query i as position i. With a cache, "
             "query i is at position past_len + i: shift the diagonal by past_len.",
             variant=past_ignored_offset,
+            example=_example("past_len + seq_len", "j > i"),
         ),
         Mistake(
             "future-visible",
             "Your mask is the wrong way round: it hides the past and shows the future. "
             "-inf belongs above the diagonal (j > past_len + i).",
             variant=future_visible,
+            example=_example("past_len + seq_len", "j < past_len + i"),
         ),
         Mistake(
             "boolean",
             "Your mask says True/1 for visible and False/0 for hidden. The attention adds this "
             "mask to its scores, so it must be 0 (visible) and -inf (hidden).",
             detect=boolean_mask,
+            example=_example("past_len + seq_len", "j > past_len + i", "1.0", "0.0"),
         ),
         Mistake(
             "finite",
             "Use float('-inf') for hidden positions, not a large finite number: -inf makes the "
             "softmax give exactly 0, whatever the scores are.",
             detect=finite_negative,
+            example=_example("past_len + seq_len", "j > past_len + i", hidden="-1e9"),
         ),
     ),
     hint="Draw the mask for seq_len=3, past_len=2 on paper: 3 rows, 5 columns, -inf only "

@@ -1,0 +1,62 @@
+"""How long a learner waits for `python -m checks 6`, against the floor any check pays.
+
+The floor is `python -c "import max.experimental.nn"`: starting Python and importing MAX.
+"Warm" means MAX's kernels and the checker's compiled graphs are cached (every run after the
+first); "cold" empties both caches first, as on a learner's very first check.
+
+    python benchmarks/check_latency.py [--runs 5] [--cold] [--step 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed(cmd: list[str], env: dict | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--step", default="6")
+    parser.add_argument("--cold", action="store_true", help="also time one run with empty caches")
+    args = parser.parse_args()
+
+    py = sys.executable
+    check = [py, "-m", "checks", args.step, "--file",
+             str(ROOT / "solutions" / f"solution_{int(args.step):02d}.py"), "--device", "cpu"]
+    floor_cmd = [py, "-c", "import max.experimental.nn"]
+
+    results = {}
+    if args.cold:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "GPT2_CHECKS_CACHE": f"{tmp}/checks", "MODULAR_CACHE_DIR": f"{tmp}/modular"}
+            results["cold check"] = [timed(check, env)]
+
+    timed(check)  # make sure the caches are warm
+    results["floor: import max.experimental.nn"] = [timed(floor_cmd) for _ in range(args.runs)]
+    results[f"warm: python -m checks {args.step}"] = [timed(check) for _ in range(args.runs)]
+
+    floor = statistics.median(results["floor: import max.experimental.nn"])
+    print(f"{'what':40s} {'median s':>9s} {'min s':>7s} {'× floor':>8s}  runs")
+    for name, times in results.items():
+        med = statistics.median(times)
+        print(f"{name:40s} {med:9.2f} {min(times):7.2f} {med / floor:8.2f}  {len(times)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""Shared helpers: run reference modules through MAX exactly as the checker does."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from checks import runtime  # noqa: E402
+
+runtime.quiet_max()
+
+
+@pytest.fixture(scope="session")
+def cpu():
+    return runtime.pick_device("cpu")
+
+
+def compile_and_run(module, weights: dict[str, np.ndarray], inputs: list[np.ndarray], dims, target,
+                    dtype=None):
+    """Compile ``module`` (built lazily) with ``weights`` and run it on each input array."""
+    dtype = dtype or target.dtype
+    compiled = runtime.compile_module(module, [runtime.tensor_type(target, dtype, dims)], weights, target)
+    return [runtime.to_numpy(compiled(runtime.to_tensor(x, target))) for x in inputs]

@@ -1,0 +1,113 @@
+"""Every step is complete and its skeleton is its solution with the learner's parts cut out.
+
+A step is four parts sharing one number NN: ``steps/step_NN.py``, ``solutions/solution_NN.py``,
+``book/src/step_NN.md`` and ``checks/specs/step_NN.py``; plus a ``sNN`` task in ``pixi.toml``
+and an entry in the book's ``SUMMARY.md``. Forgetting one fails here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from checks import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = re.compile(
+    r"(# ---- your code starts here ----\n).*?(\s*# ---- your code ends here ----)", re.S
+)
+NUMBERS = registry.numbers()
+
+
+def _outside_regions(text: str) -> str:
+    return REGION.sub(r"\1\2", text)
+
+
+def test_steps_are_numbered_from_one_without_gaps():
+    assert NUMBERS == list(range(1, len(NUMBERS) + 1))
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_step_has_all_four_parts(number):
+    for part in (
+        f"steps/step_{number:02d}.py",
+        f"solutions/solution_{number:02d}.py",
+        f"book/src/step_{number:02d}.md",
+        f"checks/specs/step_{number:02d}.py",
+    ):
+        assert (ROOT / part).is_file(), f"step {number:02d} is missing {part}"
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_step_is_registered_in_pixi_and_summary(number):
+    tasks = tomllib.loads((ROOT / "pixi.toml").read_text())["tasks"]
+    assert tasks.get(f"s{number:02d}") == f"python -m checks {number:02d}"
+    summary = (ROOT / "book" / "src" / "SUMMARY.md").read_text()
+    assert f"(step_{number:02d}.md)" in summary
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_skeleton_equals_solution_outside_the_marked_regions(number):
+    skeleton = (ROOT / f"steps/step_{number:02d}.py").read_text()
+    solution = (ROOT / f"solutions/solution_{number:02d}.py").read_text()
+    assert REGION.search(solution), "the solution marks no region for the learner"
+    assert len(REGION.findall(skeleton)) == len(REGION.findall(solution))
+    assert _outside_regions(skeleton) == _outside_regions(solution)
+    for region in REGION.finditer(skeleton):
+        assert "TODO" in region.group(0) or "NotImplementedError" in skeleton
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_skeleton_imports_earlier_steps_from_solutions_only(number):
+    skeleton = (ROOT / f"steps/step_{number:02d}.py").read_text()
+    assert not re.search(r"^\s*(from|import)\s+steps\b", skeleton, re.M)
+
+
+def _signature(obj) -> str:
+    return str(inspect.signature(obj))
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_public_names_and_signatures_match(number):
+    spec = registry.spec(number)
+    skeleton = importlib.import_module(f"steps.step_{number:02d}")
+    solution = importlib.import_module(f"solutions.solution_{number:02d}")
+    for name in spec.public:
+        mine, ref = getattr(skeleton, name), getattr(solution, name)
+        assert type(mine) is type(ref), name
+        if inspect.isfunction(ref):
+            assert _signature(mine) == _signature(ref), name
+        elif inspect.isclass(ref) and not dataclasses.is_dataclass(ref):
+            for method in ("__init__", "forward"):
+                if method in vars(ref):
+                    assert _signature(getattr(mine, method)) == _signature(getattr(ref, method)), (
+                        f"{name}.{method}"
+                    )
+
+
+def _curriculum_rows() -> dict[int, str]:
+    """The curriculum's table (kept beside the repository), one row of text per step."""
+    path = ROOT.parent / "shared" / "CURRICULUM.md"
+    if not path.exists():
+        pytest.skip("the curriculum (../shared/CURRICULUM.md) is not beside this checkout")
+    rows = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"\|\s*(\d\d)\s*\|", line)
+        if m:
+            rows[int(m.group(1))] = line
+    return rows
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_public_names_are_the_curriculums(number):
+    rows = _curriculum_rows()
+    if number not in rows:
+        pytest.skip(f"step {number:02d} is not in the curriculum's table yet")
+    for name in registry.spec(number).public:
+        assert f"`{name}" in rows[number], f"{name} is not step {number:02d}'s name in the curriculum"
