@@ -33,6 +33,11 @@ ROOT = runtime.ROOT
 
 # Default tolerances (absolute, relative) per device for float32 comparisons.
 TOLERANCES = {"cpu": (2e-5, 2e-5), "gpu": (1e-3, 1e-3)}
+COMPILER_ISSUE = (
+    "Your module gives the right numbers when it runs eagerly, but not once compiled. That is "
+    "most likely a MAX compiler issue, not your mistake: see 'Troubleshooting MAX' in the book "
+    "(a mask built with F.where/F.greater is one known case; F.band_part works)."
+)
 # How much looser a known mistake may match than the reference must.
 MISTAKE_SLACK = 20.0
 
@@ -189,6 +194,25 @@ def _shapes(module) -> dict[str, tuple[int, ...]]:
     return {name: tuple(int(d) for d in t.shape) for name, t in module.parameters}
 
 
+def _tied(weights: dict[str, np.ndarray], module) -> dict[str, np.ndarray]:
+    """``weights`` with one value for every group of names that share one tensor.
+
+    A tied tensor (step 10's lm_head.weight *is* transformer.wte.weight) is listed under
+    each of its names, but a compiled graph holds it once, under whichever name comes
+    first. Giving the whole group one value makes that order irrelevant, while a module
+    that keeps two separate tensors still gets two different values.
+    """
+    groups: dict[int, list[str]] = {}
+    for name, tensor in module.parameters:
+        groups.setdefault(id(tensor), []).append(name)
+    tied = dict(weights)
+    for names in groups.values():
+        source = min(names)
+        if len(names) > 1 and source in weights:
+            tied.update({name: weights[source] for name in names})
+    return tied
+
+
 def _bundle(members: list):
     """One module that runs the reference and every mistake variant on the same input."""
     from max.experimental.nn import ModuleList
@@ -260,7 +284,9 @@ def _check_module(
     weights = _weights(ref_shapes, seed=1000 + spec.number)
     bundle = _bundle([ref, *others])
     bundle_weights = {
-        f"{i}.{name}": value for i in range(1 + len(others)) for name, value in weights.items()
+        f"{i}.{name}": value
+        for i, member in enumerate([ref, *others])
+        for name, value in _tied(weights, member).items()
     }
     atol, rtol = (t * spec.tolerance for t in TOLERANCES[target.name])
     rng = np.random.default_rng(spec.number)
@@ -272,12 +298,16 @@ def _check_module(
     results = []  # (case, x, mine_out, ref_out, variant_outs)
     for (_dims, _kind), cases in groups.items():
         types = [runtime.tensor_type(target, _input_dtype(cases[0], target), cases[0].symbolic(config))]
-        if not (runtime.is_cached(bundle, types) and runtime.is_cached(mine, types)):
+        # Trace the learner's forward on its own first: its Python runs here under the short
+        # time limit, and its errors surface before anything is compiled.
+        with guarded(path, f"tracing {spec.name}.forward"):
+            mine_graph = mine.trace(*types).graph
+        if not (runtime.is_cached(bundle, types) and runtime.is_graph_cached(mine_graph)):
             notify("compiling")
         compiled_ref = runtime.compile_module(bundle, types, bundle_weights, target)
         started = time.perf_counter()
-        with guarded(path, f"compiling {spec.name}"):
-            compiled_mine = runtime.compile_module(mine, types, weights, target)
+        with guarded(path, f"compiling {spec.name}", slow=True):
+            compiled_mine = runtime.compile_module(mine, types, _tied(weights, mine), target)
         report.items.append(
             Item(
                 True,
@@ -295,15 +325,29 @@ def _check_module(
                     "output",
                     f"{spec.name}.forward returned {len(mine_out)} values; expected one tensor.",
                 )
-            mine_out = runtime.to_numpy(mine_out)
+            mine_out, wrong_dtype = _output_array(mine_out, outs[0])
+            if wrong_dtype:
+                report.items.append(Item(False, f"output for input {case.describe(config)}", wrong_dtype))
+                continue
             ok, detail = compare_arrays(mine_out, outs[0], atol, rtol)
             report.items.append(Item(ok, f"output for input {case.describe(config)}", detail))
             results.append((case, x, mine_out, outs[0], outs[1:]))
 
     if all(i.ok for i in report.items):
         return
+    if any(not i.ok and i.detail.startswith("dtype ") for i in report.items):
+        report.hints.append(
+            f"Keep the output in the input's dtype ({target.label.split(', ')[-1]} here): a "
+            ".cast() in forward, or a constant made with another dtype, changes it."
+        )
+        return
+    if len(results) < len(spec.cases):  # some outputs could not be read: nothing to match
+        if spec.hint:
+            report.hints.append(spec.hint)
+        return
 
     # Which known mistake do the learner's numbers match?
+    matched = None
     for index, mistake in enumerate(variants):
         distinct = any(
             not compare_arrays(v[index], r, atol, rtol)[0] for _, _, _, r, v in results
@@ -312,24 +356,44 @@ def _check_module(
             compare_arrays(m, v[index], atol * MISTAKE_SLACK, rtol * MISTAKE_SLACK)[0]
             for _, _, m, _, v in results
         ):
-            report.hints.append(mistake.hint)
-            return
-    for mistake in spec.mistakes:
-        if mistake.detect is not None and all(mistake.detect(m, r) for _, _, m, r, _ in results):
-            report.hints.append(mistake.hint)
-            return
+            matched = mistake
+            break
+    if matched is None:
+        for mistake in spec.mistakes:
+            if mistake.detect is not None and all(
+                mistake.detect(m, r) for _, _, m, r, _ in results
+            ):
+                matched = mistake
+                break
+    if matched is not None and not matched.compiler_lookalike:
+        report.hints.append(matched.hint)
+        return
 
-    # Right numbers eagerly but not compiled: most likely MAX, not the learner.
+    # Right numbers eagerly but not compiled: most likely MAX, not the learner. Only tried
+    # when no mistake explains the numbers, or when MAX's compiler is known to produce the
+    # matched mistake's numbers from correct code (an eager run costs extra seconds).
     if _eager_agrees(spec, mine_cls, config, weights, results, target, atol, rtol, path):
-        report.hints.append(
-            "Your module gives the right numbers when it runs eagerly, but not once compiled. "
-            "That is most likely a MAX compiler issue, not your mistake: see 'Troubleshooting "
-            "MAX' in the book (a mask built with F.where/F.greater is one known case; "
-            "F.band_part works)."
-        )
+        report.hints.append(COMPILER_ISSUE)
+        return
+    if matched is not None:
+        report.hints.append(matched.hint)
         return
     if spec.hint:
         report.hints.append(spec.hint)
+
+
+def _output_array(value, expected: np.ndarray):
+    """(array, "") for the learner's output, or (None, why) when NumPy cannot hold it."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and not isinstance(dtype, np.dtype):
+        try:
+            runtime.numpy_dtype(dtype)
+        except Exception:  # bfloat16 and friends have no NumPy dtype
+            shape = [int(d) for d in value.shape]
+            if shape != list(expected.shape):
+                return None, f"shape {shape}, expected {list(expected.shape)}"
+            return None, f"dtype {str(dtype).split('.')[-1]}, expected {expected.dtype}"
+    return runtime.to_numpy(value), ""
 
 
 def _type_label(case: Case, config) -> str:
@@ -342,10 +406,10 @@ def _eager_agrees(spec, mine_cls, config, weights, results, target, atol, rtol, 
         with runtime.building(target):
             with guarded(path, "building your module for an eager run"):
                 eager = spec.build(mine_cls, config)
-        eager.load_state_dict(weights)
+        eager.load_state_dict(_tied(weights, eager))
         with runtime.building(target, lazy=False):
             for _case, x, _mine, ref_out, _ in results:
-                with guarded(path, "running your module eagerly"):
+                with guarded(path, "running your module eagerly", slow=True):
                     out = runtime.to_numpy(eager(runtime.to_tensor(x, target)))
                 if not compare_arrays(out, ref_out, atol, rtol)[0]:
                     return False
@@ -366,7 +430,7 @@ def _check_values(spec: ValueStep, path: Path, target, report: Report, notify):
     for case in spec.cases:
         reference = spec.evaluate(solution, case, target)
         expected = spec.expected(case, reference) if spec.expected else reference
-        with guarded(path, f"evaluating {spec.describe(case)}"):
+        with guarded(path, f"evaluating {spec.describe(case)}", slow=spec.slow):
             actual = spec.evaluate(ns, case, target)
         ok, detail = spec.compare(actual, expected)
         report.items.append(Item(ok, spec.describe(case), detail))

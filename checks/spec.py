@@ -48,6 +48,9 @@ class Mistake:
     # The source of a learner file that makes this mistake. The meta-test checks every such
     # file gets this hint; module steps need none, their ``variant`` is the example.
     example: str = ""
+    # MAX's compiler is known to produce this mistake's numbers from correct code (see the
+    # pitfalls in the book): run the learner's module eagerly before blaming them.
+    compiler_lookalike: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class ValueStep:
     expected: Callable[[Any, Any], Any] | None = None  # (case, reference value) -> expected
     mistakes: Sequence[Mistake] = ()
     hint: str = ""
+    slow: bool = False  # the learner's code compiles with MAX: the long time limit applies
 
     kind = "value"
 
