@@ -18,6 +18,12 @@ MEANINGS: list[tuple[str, str]] = [
         "default dtype is bfloat16).",
     ),
     (
+        r"not assignable to parameter",
+        "A weight does not fit the parameter it is loaded into (its shape differs). A Linear "
+        "stores its weight as [out, in]; HuggingFace's GPT-2 keeps c_attn, c_proj and c_fc "
+        "as Conv1D weights, [in, out], which must be transposed when loading.",
+    ),
+    (
         r"matmul|contraction|[Ii]ncompatible.*shape|shape.*mismatch|cannot broadcast|"
         r"[Bb]roadcast|[Ss]hapes? .*(do not|don't|must) match|rank",
         "The shapes of two tensors do not fit. Print `x.shape` before the failing line; "

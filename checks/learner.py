@@ -11,22 +11,28 @@ import contextlib
 import importlib.util
 import io
 import linecache
+import re
 import sys
 import traceback
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from checks import supervisor
 from checks.explain import explain
 
 MAX_PRINTED_LINES = 8
+# Paths inside installed packages say nothing to a learner; messages drop them.
+_PACKAGE_PATH = re.compile(
+    r"\s*\(?['\"]?(?:[A-Za-z]:)?[^\s'\"()]*(?:site|dist)-packages[^\s'\"()]*['\"]?\)?"
+)
 
 
 @dataclass
 class Problem(Exception):
     """Something the learner's code did that stops the check."""
 
-    kind: str  # not-started | syntax | import | missing | exit | error | output
+    kind: str  # not-started | syntax | missing | exit | error | output | timeout | crash
     title: str
     detail: str = ""
     file: str | None = None
@@ -35,26 +41,54 @@ class Problem(Exception):
     caret: int | None = None
     meaning: str = ""
     printed: list[str] = field(default_factory=list)
+    origin: str = ""  # for kind "error": "max" when MAX raised it, else "python"
 
     def __str__(self) -> str:  # pragma: no cover - for debugging only
         return f"{self.kind}: {self.title}"
+
+
+def _shorten(text: list[str]) -> list[str]:
+    if len(text) > MAX_PRINTED_LINES:
+        more = len(text) - MAX_PRINTED_LINES
+        return text[:MAX_PRINTED_LINES] + [f"... ({more} more lines)"]
+    return text
 
 
 class _Captured(io.StringIO):
     """Collects what the learner's code prints, keeping the first lines only."""
 
     def lines(self) -> list[str]:
-        text = self.getvalue().splitlines()
-        if len(text) > MAX_PRINTED_LINES:
-            more = len(text) - MAX_PRINTED_LINES
-            return text[:MAX_PRINTED_LINES] + [f"... ({more} more lines)"]
-        return text
+        return _shorten(self.getvalue().splitlines())
+
+
+# What the learner's code printed during the current check (see ``take_printed``): the
+# first lines, and how many there were in all.
+_printed: list[str] = []
+_printed_count = 0
+_last_block: list[str] = []
+
+
+def take_printed() -> list[str]:
+    """The first lines the learner's code printed since the last call, and forget them."""
+    global _printed_count, _last_block
+    lines = list(_printed)
+    if _printed_count > len(lines):
+        lines.append(f"... ({_printed_count - len(lines)} more lines)")
+    _printed.clear()
+    _printed_count = 0
+    _last_block.clear()
+    return lines
 
 
 @contextlib.contextmanager
-def guarded(path: Path, doing: str):
-    """Run learner code: capture its output, and turn anything it raises into a Problem."""
+def guarded(path: Path, doing: str, *, slow: bool = False):
+    """Run learner code: capture its output, and turn anything it raises into a Problem.
+
+    While it runs, the parent process (``checks.supervisor``) holds it to a time limit:
+    ``slow=True`` where MAX may compile kernels meanwhile, which takes minutes on a first run.
+    """
     out = _Captured()
+    supervisor.enter(doing, slow)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             yield out
@@ -83,6 +117,21 @@ def guarded(path: Path, doing: str):
         raise
     except BaseException as exc:  # noqa: BLE001 - the learner's code may raise anything
         raise _as_problem(exc, path, doing, out) from None
+    finally:
+        supervisor.leave()
+        _keep_printed(out.getvalue().splitlines())
+
+
+def _keep_printed(lines: list[str]) -> None:
+    """Keep the first lines; a block identical to the one before (the checker traced the
+    same ``forward`` again to compile it) is not repeated."""
+    global _printed_count, _last_block
+    if not lines or lines == _last_block:
+        return
+    _last_block = lines
+    room = max(MAX_PRINTED_LINES - len(_printed), 0)
+    _printed.extend(line if len(line) <= 200 else line[:199] + "…" for line in lines[:room])
+    _printed_count += len(lines)
 
 
 def _as_problem(exc: BaseException, path: Path, doing: str, out: _Captured) -> Problem:
@@ -95,13 +144,32 @@ def _as_problem(exc: BaseException, path: Path, doing: str, out: _Captured) -> P
         message,
         meaning=explain(f"{type(exc).__name__}: {exc}"),
         printed=out.lines(),
+        origin=_origin(exc, path),
         **where,
     )
 
 
+def _origin(exc: BaseException, path: Path) -> str:
+    """Where the error came from: "max" if the innermost frame is in MAX's package."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "python"
+    innermost = frames[-1].filename.replace("\\", "/")
+    return "max" if "/max/" in innermost and "-packages/" in innermost else "python"
+
+
+def scrub(text: str) -> str:
+    """``text`` without paths into installed packages (MAX's, Python's)."""
+    return _PACKAGE_PATH.sub("", text)
+
+
 def _first_lines(exc: BaseException, limit: int = 2, width: int = 300) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    text = scrub(str(exc)).strip() or type(exc).__name__
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("Traceback", 'File "'))]
+    if "Diagnostics:" in lines[1:]:  # MAX: "Failed to create op …", inputs, then the reason
+        at = lines.index("Diagnostics:")
+        lines = [lines[0], *lines[at + 1 :]]
     short = lines[:limit]
     out = "\n".join(ln if len(ln) <= width else ln[: width - 1] + "…" for ln in short)
     return out
@@ -128,21 +196,28 @@ def _locate(exc: BaseException, path: Path) -> dict:
 
 def load(path: Path, module_name: str) -> types.ModuleType:
     """Import the learner's file as a fresh module, never writing anything next to it."""
-    if not path.exists():
+    own = path.parent.resolve() == (supervisor.ROOT / "steps").resolve()
+    if not path.is_file():
         raise Problem(
             "missing",
-            f"{path} does not exist.",
-            "Restore it with `git checkout -- " + str(path) + "`, or pass --file PATH.",
+            f"{path} does not exist." if not path.exists() else f"{path} is not a file.",
+            f"Restore the skeleton with `git checkout -- {path}`."
+            if own
+            else "Check the path given to --file.",
         )
     source = path.read_bytes()
     if not source.strip():
         raise Problem(
             "missing",
             f"{path} is empty.",
-            "Restore the skeleton with `git checkout -- " + str(path) + "` and start again.",
+            f"Restore the skeleton with `git checkout -- {path}` and start again."
+            if own
+            else "It should define the step's names, as the skeleton in steps/ does.",
         )
     try:
         code = compile(source, str(path), "exec")
+    except ValueError as exc:  # e.g. a NUL byte: not Python source at all
+        raise Problem("syntax", f"Python cannot read your file: {exc}", file=str(path)) from None
     except SyntaxError as exc:
         raise Problem(
             "syntax",

@@ -10,7 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from checks.engine import Report, chapter_file
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def chapter_file(number: int) -> Path:
+    return ROOT / "book" / "src" / f"step_{number:02d}.md"
 
 
 def _tty() -> bool:
@@ -22,8 +26,7 @@ def _tty() -> bool:
 console = Console(highlight=False, soft_wrap=False, width=None if _tty() else 120)
 
 FIRST_RUN = (
-    "Compiling with MAX. The first run compiles kernels (about a minute); "
-    "later runs take seconds."
+    "Compiling with MAX. The first run compiles kernels (about a minute); later runs take seconds."
 )
 
 
@@ -57,14 +60,18 @@ def progress(label: str):
             status.stop()
 
 
-def show(report: Report) -> None:
+def show(report, printed: list[str] | None = None) -> None:
+    """The learner's screen for one check. ``printed``: what the learner's code printed."""
     head = f"[bold]Step {report.number:02d} · {escape(report.title)}[/]"
     where = _rel(report.file)
     sub = f"[dim]{escape(where)}" + (f", {report.target}" if report.target else "") + "[/]"
     console.print(f"{head}  {sub}")
     problem = report.problem
+    if printed is None and problem is not None:
+        printed = problem.printed
     if problem is not None and problem.kind == "not-started":
         _not_started(report)
+        _printed(printed)
         return
     for item in report.items:
         mark = "[green]✓[/]" if item.ok else "[red]✗[/]"
@@ -72,6 +79,7 @@ def show(report: Report) -> None:
         console.print(f"  {mark} {escape(item.label)}{detail}")
     if problem is not None:
         _problem(problem)
+    _printed(printed)
     for hint in report.hints:
         console.print(f"  [yellow]hint[/] {escape(hint)}")
     if report.passed:
@@ -84,7 +92,7 @@ def show(report: Report) -> None:
         )
 
 
-def _not_started(report: Report) -> None:
+def _not_started(report) -> None:
     problem = report.problem
     where = f"{_rel(problem.file)}:{problem.line}" if problem.file else _rel(report.file)
     console.print(f"  [yellow]•[/] Not started yet: {escape(problem.title)}  [dim]({where})[/]")
@@ -105,16 +113,22 @@ def _problem(problem) -> None:
                 indent = len(problem.source) - len(problem.source.lstrip())
                 console.print("      " + " " * max(problem.caret - 1 - indent, 0) + "^")
     if problem.detail:
-        label = "MAX says" if problem.kind == "error" else "   "
+        label = ""
+        if problem.kind == "error":
+            label = "MAX says: " if getattr(problem, "origin", "") == "max" else "message: "
         for n, line in enumerate(problem.detail.splitlines()):
-            console.print(f"    {label if n == 0 else ' ' * len(label)}: {escape(line)}"
-                          if problem.kind == "error" else f"    {escape(line)}")
+            lead = label if n == 0 else " " * len(label)
+            console.print(f"    {lead}{escape(line)}")
     if problem.meaning:
         console.print(f"    [yellow]usually means[/] {escape(problem.meaning)}")
-    if problem.printed:
-        console.print("    your code printed:")
-        for line in problem.printed:
-            console.print(f"      [dim]{escape(line)}[/]")
+
+
+def _printed(lines: list[str] | None) -> None:
+    if not lines:
+        return
+    console.print("  your code printed:")
+    for line in lines:
+        console.print(f"    [dim]{escape(line)}[/]")
 
 
 def show_progress(rows: list[tuple[int, str, str, str]]) -> None:

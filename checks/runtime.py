@@ -181,7 +181,12 @@ def is_cached(module, input_types) -> bool:
         staged = module.trace(*input_types)
     except Exception:
         return False
-    body = _KERNEL_PATHS.sub("", repr(staged.graph))
+    return is_graph_cached(staged.graph)
+
+
+def is_graph_cached(graph) -> bool:
+    """Whether compiling this traced graph would reuse a stored artifact."""
+    body = _KERNEL_PATHS.sub("", repr(graph))
     key = hashlib.sha256(f"{_max_version()}\n{body}".encode()).hexdigest()[:40]
     return (CACHE_DIR / "mef" / f"{key}.mef").exists()
 
@@ -217,3 +222,19 @@ def to_numpy(value) -> np.ndarray:
 
 def numpy_dtype(max_dtype) -> np.dtype:
     return np.dtype(max_dtype.to_numpy())
+
+
+def cache_every_compile(target: Target) -> None:
+    """Let ``Module.compile`` calls that name no session use the caching session too.
+
+    Code that compiles by itself (step 12's ``generate``, the ``gpt2`` command) passes no
+    session, so MAX uses its process-wide one; pointing that at ours keeps those graphs
+    across runs as well. MAX keeps it in a private variable: if that ever moves, compiles
+    only get slower.
+    """
+    try:
+        from max.experimental import support
+
+        support._SESSION = session_for(target)
+    except Exception:  # pragma: no cover - a MAX without the variable
+        pass

@@ -1,0 +1,70 @@
+"""Step 09 · Stacking blocks."""
+
+from max.dtype import DType
+from max.experimental import functional as F
+
+from checks.spec import Case, Mistake, ModuleStep
+
+
+def model_variant(start: int = 0, positions: bool = True, chained: bool = True, ln_f: bool = True):
+    """GPT2Model.forward with one thing changed."""
+
+    def forward(self, input_ids):
+        seq = input_ids.shape[1]
+        hidden = self.wte(input_ids)
+        if positions:
+            ids = F.arange(start, seq + start, 1, dtype=DType.int64, device=input_ids.device)
+            hidden = hidden + self.wpe(ids)
+        out = hidden
+        for block in self.h:
+            out = block(out if chained else hidden)
+        return self.ln_f(out) if ln_f else out
+
+    def variant(cls):
+        class Variant(cls):
+            pass
+
+        Variant.forward = forward
+        return Variant
+
+    return variant
+
+
+SPEC = ModuleStep(
+    number=9,
+    title="Stacking blocks",
+    name="GPT2Model",
+    public=("GPT2Model",),
+    build=lambda cls, config: cls(config),
+    cases=(
+        Case(("batch", "seq"), {"batch": 2, "seq": 7}, kind="ids"),
+        Case(("batch", "seq"), {"batch": 3, "seq": 1}, kind="ids"),
+    ),
+    mistakes=(
+        Mistake(
+            "positions-from-one",
+            "Your positions start at 1. The first token is at position 0: "
+            "F.arange(0, seq, 1, ...) gives 0, 1, …, seq - 1.",
+            variant=model_variant(start=1),
+        ),
+        Mistake(
+            "no-positions",
+            "You leave out the position embeddings: add wpe(positions) to wte(input_ids), "
+            "with positions 0, 1, …, seq - 1.",
+            variant=model_variant(positions=False),
+        ),
+        Mistake(
+            "blocks-not-chained",
+            "Every block reads the embeddings and only the last one's output is kept. Chain "
+            "them: each block's output is the next block's input.",
+            variant=model_variant(chained=False),
+        ),
+        Mistake(
+            "no-ln-f",
+            "You skip the final LayerNorm: after the last block, return ln_f(hidden_states).",
+            variant=model_variant(ln_f=False),
+        ),
+    ),
+    hint="Embeddings: wte(input_ids) + wpe(positions) with positions 0 … seq - 1; then every "
+    "block of self.h in order, each on the previous one's output; then ln_f.",
+)

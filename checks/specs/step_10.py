@@ -1,0 +1,58 @@
+"""Step 10 · Language-model head.
+
+The check gives ``lm_head.weight`` and ``transformer.wte.weight`` different values. A tied
+model uses one tensor for both (the engine gives every name of a shared tensor the same
+value), so a model with a separate ``lm_head`` weight computes different logits.
+"""
+
+from max.experimental import functional as F
+from max.experimental.nn import Linear
+
+from checks.spec import Case, Mistake, ModuleStep
+
+
+def untied(cls):
+    class Untied(cls):
+        def __init__(self, config):
+            super().__init__(config)
+            self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
+
+    return Untied
+
+
+def probabilities(cls):
+    class Probabilities(cls):
+        def forward(self, input_ids):
+            return F.softmax(self.lm_head(self.transformer(input_ids)), axis=-1)
+
+    return Probabilities
+
+
+SPEC = ModuleStep(
+    number=10,
+    title="Language-model head",
+    name="GPT2LMHeadModel",
+    public=("GPT2LMHeadModel",),
+    build=lambda cls, config: cls(config),
+    cases=(
+        Case(("batch", "seq"), {"batch": 2, "seq": 7}, kind="ids"),
+        Case(("batch", "seq"), {"batch": 3, "seq": 1}, kind="ids"),
+    ),
+    mistakes=(
+        Mistake(
+            "untied",
+            "Your lm_head has a weight of its own. GPT-2 ties it to the token table: assign "
+            "the tensor itself, self.lm_head.weight = self.transformer.wte.weight, so one "
+            "matrix serves both ends (a copy would not stay the same).",
+            variant=untied,
+        ),
+        Mistake(
+            "probabilities",
+            "You return probabilities (a softmax). The model returns the raw logits; "
+            "generation (step 12) applies the temperature and softmax itself.",
+            variant=probabilities,
+        ),
+    ),
+    hint="Logits are lm_head(transformer(input_ids)), with lm_head a Linear without bias "
+    "whose weight is transformer.wte.weight.",
+)

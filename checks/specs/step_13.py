@@ -1,0 +1,236 @@
+"""Step 13 · KV cache: the cached model computes what the whole model computes.
+
+Greedy ``generate_cached`` must give exactly the ids of the reference ``generate`` (no
+cache), and the cached model run in two chunks (the second with past_len > 0 and several
+new tokens, so a real mask) must give the logits of one full run. Known mistakes are
+recognised by running the reference with that mistake built in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from max.experimental import functional as F
+
+from checks.engine import compare_arrays
+from checks.spec import Mistake, ValueStep, solution_with
+from checks.specs import generation as g
+from solutions.solution_13 import mask_with_past
+
+PROMPT = (287, 257, 263, 89, 272, 294, 76)
+
+# The learner's attention from "# The new tokens' keys" to its return, for the examples.
+_ATTENTION_TAIL = "        # The new tokens' keys and values go after the cached ones, on the seq axis.\n        key = F.concat([past_key, k], axis=2)\n        value = F.concat([past_value, v], axis=2)\n        # [batch, n_head, seq, past_len + seq]: each new query against every key.\n        scores = q @ key.transpose(-1, -2) / math.sqrt(self.head_dim)\n        scores = scores + mask_with_past(\n            q.shape[2], past_key.shape[2], dtype=scores.dtype, device=scores.device\n        )\n        out = F.softmax(scores, axis=-1) @ value\n        return self.c_proj(self.merge_heads(out)), key, value\n"
+
+
+@dataclass(frozen=True)
+class Chunked:
+    """The cached model on ids[:split], then ids[split:]: the last position's logits."""
+
+    ids: tuple[int, ...]
+    split: int
+
+    def label(self, _function: str) -> str:
+        return (
+            f"cached model on {self.split} tokens, then {len(self.ids) - self.split} more "
+            f"(past_len={self.split}): logits"
+        )
+
+
+CASES = (
+    g.Greedy(PROMPT, 12),
+    g.Greedy((0,), 8),
+    Chunked(PROMPT + (3, 9), 5),
+    g.Seeded(g.SAMPLE_PROMPT, 10),
+)
+
+
+def _chunked(cached_function, empty_cache, model, case: Chunked, cls=None):
+    run = cached_function(model) if cls is None else cached_function(model, cls)
+    _, cache = run(list(case.ids[: case.split]), empty_cache(model))
+    logits, _ = run(list(case.ids[case.split :]), cache)
+    return np.asarray(logits)
+
+
+def evaluate(ns, case, target):
+    model = g.tiny_model(target)
+    if g.is_reference(ns):
+        # The reference answer is step 12's generate, which uses no cache at all.
+        from solutions import solution_12
+
+        if isinstance(case, Chunked):
+            return solution_12.logits_function(model)(list(case.ids)).astype(np.float32)
+        if isinstance(case, g.Seeded):
+            return case
+        return g.run_case(solution_12.generate, model, case)
+    if isinstance(case, Chunked):
+        return _chunked(ns.cached_function, ns.empty_cache, model, case)
+    return g.run_case(ns.generate_cached, model, case)
+
+
+def compare(actual, expected):
+    if isinstance(expected, np.ndarray):
+        if not isinstance(actual, np.ndarray):
+            return False, f"returned {type(actual).__name__}, expected logits"
+        return compare_arrays(actual, expected, atol=1e-4, rtol=1e-4)
+    return g.compare(actual, expected)
+
+
+# ---------------------------------------------------------------- known mistakes
+# Each builds the reference's cached model with one mistake and runs the same case.
+
+
+def _no_append(cls):
+    class NoAppend(cls):
+        def forward(self, hidden_states, past_key, past_value):
+            n = self.n_head * self.head_dim
+            q, k, v = F.split(self.c_attn(hidden_states), [n, n, n], axis=-1)
+            q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+            out = self.attend(q, k, v)  # only the new tokens' keys and values
+            return self.c_proj(self.merge_heads(out)), k, v
+
+    return NoAppend
+
+
+def _returns_new_only(cls):
+    class NewOnly(cls):
+        def forward(self, hidden_states, past_key, past_value):
+            n = self.n_head * self.head_dim
+            q, k, v = F.split(self.c_attn(hidden_states), [n, n, n], axis=-1)
+            q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+            key, value = F.concat([past_key, k], axis=2), F.concat([past_value, v], axis=2)
+            scores = q @ key.transpose(-1, -2) / math.sqrt(self.head_dim)
+            scores = scores + mask_with_past(
+                q.shape[2], past_key.shape[2], dtype=scores.dtype, device=scores.device
+            )
+            out = F.softmax(scores, axis=-1) @ value
+            return self.c_proj(self.merge_heads(out)), k, v  # the new ones only
+
+    return NewOnly
+
+
+def _positions_from_zero(model_cls):
+    class FromZero(model_cls):
+        def forward(self, input_ids, past_keys, past_values):
+            from max.dtype import DType
+
+            t = self.transformer
+            seq = input_ids.shape[1]
+            positions = F.arange(0, seq, 1, dtype=DType.int64, device=input_ids.device)
+            hidden = t.wte(input_ids) + t.wpe(positions)
+            keys, values = [], []
+            for i, block in enumerate(t.h):
+                hidden, key, value = block(hidden, past_keys[i], past_values[i])
+                keys.append(key)
+                values.append(value)
+            return self.lm_head(t.ln_f(hidden[:, -1])), F.stack(keys), F.stack(values)
+
+    return FromZero
+
+
+def _model_class(attention_variant=None, model_variant=None):
+    """The reference's cached model class with one part swapped for a wrong version."""
+    from max.experimental.nn import ModuleList
+
+    from solutions import solution_13 as ref
+
+    attention = (
+        attention_variant(ref.GPT2CachedAttention) if attention_variant else ref.GPT2CachedAttention
+    )
+
+    class Block(ref.GPT2CachedBlock):
+        def __init__(self, config):
+            super().__init__(config)
+            self.attn = attention(config)
+
+    class Model(ref.GPT2CachedLMHeadModel):
+        def __init__(self, config):
+            super().__init__(config)
+            self.transformer.h = ModuleList([Block(config) for _ in range(config.n_layer)])
+
+    return model_variant(Model) if model_variant else Model
+
+
+def _greedy_with(cls, model, case):
+    from solutions import solution_13 as ref
+
+    run = ref.cached_function(model, cls)
+    ids = list(case.prompt)
+    logits, cache = run(ids, ref.empty_cache(model))
+    new = []
+    for i in range(case.new):
+        new.append(int(np.argmax(logits)))
+        ids.append(new[-1])
+        if i + 1 < case.new:
+            logits, cache = run([new[-1]], cache)
+    return new
+
+
+def variant(attention_variant=None, model_variant=None):
+    """A Mistake variant: the wrong reference's answer to the same case."""
+
+    def wrong(reference, case):
+        model = g.current_model()
+        if isinstance(case, g.Seeded):
+            return reference
+        cls = _model_class(attention_variant, model_variant)
+        if isinstance(case, Chunked):
+            from solutions import solution_13 as ref
+
+            return _chunked(ref.cached_function, ref.empty_cache, model, case, cls)
+        return _greedy_with(cls, model, case)
+
+    return wrong
+
+
+SPEC = ValueStep(
+    number=13,
+    title="KV cache",
+    public=("generate_cached",),
+    cases=CASES,
+    evaluate=evaluate,
+    compare=compare,
+    describe=lambda case: case.label("generate_cached"),
+    mistakes=(
+        Mistake(
+            "cache-not-appended",
+            "Your attention only sees the new tokens: put the cached keys and values in front "
+            "of the new ones (F.concat([past_key, k], axis=2), same for v) and attend to all.",
+            variant=variant(attention_variant=_no_append),
+            example=solution_with(
+                13,
+                _ATTENTION_TAIL,
+                "        out = self.attend(q, k, v)\n        return self.c_proj(self.merge_heads(out)), k, v\n",
+            ),
+        ),
+        Mistake(
+            "cache-not-returned",
+            "Your attention uses the cache but returns only the new keys and values, so the "
+            "cache never grows: return the concatenated key and value.",
+            variant=variant(attention_variant=_returns_new_only),
+            example=solution_with(
+                13,
+                "return self.c_proj(self.merge_heads(out)), key, value",
+                "return self.c_proj(self.merge_heads(out)), k, v",
+            ),
+        ),
+        Mistake(
+            "positions-not-offset",
+            "Your positions restart at 0 on every run. The new tokens continue the text: "
+            "their positions are past_len, …, past_len + seq - 1.",
+            variant=variant(model_variant=_positions_from_zero),
+            example=solution_with(
+                13,
+                "F.arange(\n            past_len, past_len + seq, 1, out_dim=seq,",
+                "F.arange(\n            0, seq, 1,",
+            ),
+        ),
+    ),
+    slow=True,
+    hint="After the prefill, run the cached model on the new token only: run([token], cache); "
+    "the cache brings everything before it. To debug, compare one decode step by hand: the "
+    "cached model on the prompt, then on one token, against step 12's logits_function on "
+    "prompt + token; the last logits must agree.",
+)

@@ -1,0 +1,378 @@
+"""`python -m gpt2 "prompt"` (`pixi run gpt2 "prompt"`): the course's payoff.
+
+Loads GPT-2's weights (from the HuggingFace hub, or a local directory with ``--model``),
+compiles the model of steps 01-13 with MAX and prints the continuation of the prompt token
+by token. ``--mine`` builds it from your own step files wherever their check passes.
+
+The generated text goes to stdout; progress, timings and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "openai-community/gpt2"
+EOS = "<|endoftext|>"
+LAST_STEP = 13  # the model, loading, generation and the cache: steps 01-13
+
+
+class Failure(Exception):
+    """A problem to report in one friendly message, with an exit status."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gpt2",
+        description="Continue a prompt with GPT-2, run by the model you built with MAX.",
+    )
+    parser.add_argument("prompt", nargs="?", default="", help="the text to continue")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        metavar="PATH_OR_ID",
+        help="a directory with config.json, model.safetensors and tokenizer.json, or a "
+        f"HuggingFace hub id (default: {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("cpu", "gpu", "auto"),
+        help="where MAX runs the model (default: the GPU when MAX sees one)",
+    )
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=50,
+        metavar="N",
+        help="how many tokens to generate (default: 50)",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="0 picks the likeliest token every time (greedy); higher is "
+        "more adventurous (default: 0.8)",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=50,
+        metavar="K",
+        help="sample among the K likeliest tokens only (default: 50; 0: all)",
+    )
+    parser.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        metavar="P",
+        help="sample among the likeliest tokens holding probability P",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="make the sampling repeatable: the same seed, the same text",
+    )
+    parser.add_argument(
+        "--mine", action="store_true", help="use your own steps/ files wherever their check passes"
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="generate without the KV cache of step 13 (step 12's loop)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        return run(args, err)
+    except Failure as failure:
+        err.print(f"[red]✗[/] {failure}")
+        return failure.status
+    except KeyboardInterrupt:
+        err.print("\n[dim]stopped[/]")
+        return 130
+
+
+def run(args, err) -> int:
+    if args.max_new_tokens < 0:
+        raise Failure("--max-new-tokens must be 0 or more.", 2)
+    if args.temperature < 0:
+        raise Failure("--temperature must be 0 (greedy) or more.", 2)
+    if args.top_k < 0:
+        raise Failure("--top-k must be 0 (no limit) or more.", 2)
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise Failure("--top-p must be more than 0 and at most 1.", 2)
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    target = _setup_max(args.device)
+    steps = _use_steps(args.mine, target, err)
+
+    config, model = _load(args.model, target, steps, err)
+    tokenizer = _tokenizer(args.model, err)
+    prompt_ids = tokenizer.encode(args.prompt).ids if args.prompt else []
+    if not prompt_ids:
+        prompt_ids = [tokenizer.token_to_id(EOS)]  # GPT-2's "start of a document"
+    room = config.n_positions - len(prompt_ids)
+    if args.max_new_tokens > room:
+        raise Failure(
+            f"The prompt has {len(prompt_ids)} tokens; with --max-new-tokens "
+            f"{args.max_new_tokens} that exceeds the model's context of "
+            f"{config.n_positions}. Use --max-new-tokens {max(room, 0)} or less.",
+            2,
+        )
+
+    gen = steps["13"] if not args.no_cache else steps["12"]
+    with err.status("Compiling the model with MAX (the first time takes a few minutes)…"):
+        started = time.perf_counter()
+        if args.no_cache:
+            gen.logits_function(model)
+        else:
+            gen.cached_function(model)
+    err.print(f"[green]✓[/] compiled in {time.perf_counter() - started:.1f} s")
+
+    sampling = args.temperature > 0
+    sample = dict(
+        temperature=args.temperature,
+        top_k=(args.top_k or None) if sampling else None,
+        top_p=args.top_p if sampling else None,
+        seed=args.seed,
+    )
+    stream = gen.stream if args.no_cache else gen.stream_cached
+    return _write(stream(model, prompt_ids, args.max_new_tokens, **sample), args, tokenizer, err)
+
+
+def _write(tokens, args, tokenizer, err) -> int:
+    """Print the prompt, then each piece of text as soon as its token arrives."""
+    out = sys.stdout
+    out.write(args.prompt)
+    out.flush()
+    ids: list[int] = []
+    shown = ""
+    started = time.perf_counter()
+    for token in tokens:
+        ids.append(token)
+        text = tokenizer.decode(ids)
+        # A character can span two tokens (bytes of UTF-8): wait for the rest of it.
+        if not text.endswith("\ufffd"):
+            out.write(text[len(shown) :])
+            out.flush()
+            shown = text
+    elapsed = time.perf_counter() - started
+    out.write(tokenizer.decode(ids)[len(shown) :] + "\n")
+    out.flush()
+    rate = f", {len(ids) / elapsed:.1f} tokens/s" if elapsed > 0 and ids else ""
+    err.print(f"[dim]{len(ids)} tokens in {elapsed:.1f} s{rate}[/]")
+    return 0
+
+
+# --------------------------------------------------------------------------- MAX
+
+
+def _setup_max(device: str):
+    """The course's MAX work-arounds, a device, and compiled graphs kept across runs."""
+    from checks import runtime
+
+    had_tqdm_setting = "TQDM_DISABLE" in os.environ
+    runtime.quiet_max()
+    if not had_tqdm_setting:
+        os.environ.pop("TQDM_DISABLE", None)  # keep the hub's download progress bars
+    try:
+        target = runtime.pick_device(device)
+    except runtime.DeviceUnavailable as exc:
+        raise Failure(str(exc), 2) from None
+    runtime.cache_every_compile(target)
+    return target
+
+
+# --------------------------------------------------------------------------- --mine
+
+
+def _use_steps(mine: bool, target, err) -> dict:
+    """The modules of steps 01-13: the references, or the learner's files that pass.
+
+    A step file imports earlier steps from ``solutions``; registering a passing step file
+    under its solution's name, lowest step first, makes the later steps build on it.
+    """
+    if mine:
+        passed, others = _passing_steps(target)
+        for number in passed:
+            name = f"{number:02d}"
+            try:
+                module = importlib.import_module(f"steps.step_{name}")
+            except Exception as exc:  # noqa: BLE001 - any error in the learner's file
+                err.print(
+                    f"[yellow]![/] steps/step_{name}.py does not import ({exc}); "
+                    "using the reference instead"
+                )
+                others.append(number)
+                continue
+            sys.modules[f"solutions.solution_{name}"] = module
+        yours = ", ".join(f"{n:02d}" for n in passed if n not in others) or "none"
+        err.print(f"[green]✓[/] your steps: {yours}")
+        if others:
+            listed = ", ".join(f"{n:02d}" for n in sorted(others))
+            err.print(
+                f"[yellow]![/] reference for steps {listed}: not passing yet "
+                f"(`pixi run sNN` checks step NN)"
+            )
+    return {
+        f"{n:02d}": importlib.import_module(f"solutions.solution_{n:02d}") for n in (11, 12, 13)
+    }
+
+
+def _passing_steps(target) -> tuple[list[int], list[int]]:
+    """Steps whose last check passed on this very file (what `pixi run progress` shows)."""
+    from checks import cli, engine
+
+    state = cli._load_progress()
+    passed, others = [], []
+    for number in range(1, LAST_STEP + 1):
+        known = state.get(f"{number:02d}") or {}
+        path = engine.step_file(number)
+        fresh = path.exists() and known.get("fingerprint") in {
+            cli._fingerprint(number, path, kind) for kind in (target, _Named("cpu"), _Named("gpu"))
+        }
+        (passed if fresh and known.get("status") == "passed" else others).append(number)
+    return passed, others
+
+
+class _Named:
+    def __init__(self, name: str):
+        self.name = name
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def _load(name_or_path: str, target, steps, err):
+    loading = steps["11"]
+    directory = Path(name_or_path).expanduser()
+    if not directory.is_dir():
+        if _looks_like_path(name_or_path):
+            raise Failure(f"{name_or_path} is not a directory.", 2)
+        directory = _download(name_or_path, ("config.json", "model.safetensors"), err)[0].parent
+    with err.status(f"Loading the weights of {name_or_path}…"):
+        try:
+            config, model = loading.load_pretrained(directory, device=target.device)
+        except ValueError as exc:  # CheckpointError and friends
+            raise Failure(f"{name_or_path}: {exc}") from None
+    unique = {id(t): t for _, t in model.parameters}  # the tied head counts once
+    params = sum(_size(t) for t in unique.values())
+    size = f"{params / 1e6:.0f}M" if params >= 1e6 else f"{params:,}"
+    err.print(
+        f"[green]✓[/] loaded {name_or_path} ({config.n_layer} layers, "
+        f"{size} parameters) on {target.label}"
+    )
+    return config, model
+
+
+def _size(tensor) -> int:
+    n = 1
+    for d in tensor.shape:
+        n *= int(d)
+    return n
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith((".", "/", "~")) or os.sep in text.strip("/").replace("/", "", 1)
+
+
+def _download(repo_id: str, filenames, err) -> list[Path]:
+    """Fetch files from the hub (or its local cache), turning every failure into a Failure."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    paths = []
+    for filename in filenames:
+        try:
+            try:  # the local cache first: no network needed once downloaded
+                paths.append(Path(hf_hub_download(repo_id, filename, local_files_only=True)))
+                continue
+            except LocalEntryNotFoundError:
+                pass
+            if not _hub_reachable():
+                raise Failure(_offline_message(repo_id, filename))
+            paths.append(Path(hf_hub_download(repo_id=repo_id, filename=filename)))
+        except LocalEntryNotFoundError:  # offline, and not in the local cache
+            raise Failure(_offline_message(repo_id, filename)) from None
+        except HFValidationError:
+            raise Failure(
+                f"{repo_id} is neither a local directory nor a HuggingFace hub id.", 2
+            ) from None
+        except RepositoryNotFoundError:
+            raise Failure(f"The HuggingFace hub has no model called {repo_id}.") from None
+        except EntryNotFoundError:
+            raise Failure(f"{repo_id} on the HuggingFace hub has no {filename}.") from None
+        except Failure:
+            raise
+        except Exception:  # noqa: BLE001 - offline, proxy, DNS: all say the same to a user
+            raise Failure(_offline_message(repo_id, filename)) from None
+    return paths
+
+
+def _hub_reachable() -> bool:
+    """A quick look for the hub's host, instead of the download's minute of retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+def _offline_message(repo_id: str, filename: str) -> str:
+    return (
+        f"{repo_id} is not a local directory, and its {filename} cannot be downloaded from "
+        "the HuggingFace hub (offline?).\n"
+        "  Run once with an internet connection (the files are cached afterwards), or point "
+        "--model at a local directory holding config.json, model.safetensors and "
+        "tokenizer.json, for example one made elsewhere with\n"
+        f"    hf download {repo_id} config.json model.safetensors tokenizer.json --local-dir gpt2-weights\n"
+        '  and then: python -m gpt2 --model gpt2-weights "Hello"'
+    )
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+
+def _tokenizer(name_or_path: str, err):
+    """GPT-2's byte-level BPE tokenizer: the model directory's own, else the hub's."""
+    from tokenizers import Tokenizer
+
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        if (local / "tokenizer.json").is_file():
+            return Tokenizer.from_file(str(local / "tokenizer.json"))
+        err.print(f"[dim]{name_or_path} has no tokenizer.json: using {DEFAULT_MODEL}'s[/]")
+        name_or_path = DEFAULT_MODEL
+    (path,) = _download(name_or_path, ("tokenizer.json",), err)
+    return Tokenizer.from_file(str(path))

@@ -1,0 +1,547 @@
+"""Draw the book's figures into ``book/src/figures/`` as theme-neutral SVGs.
+
+    python scripts/make_figures.py               # (re)draw every figure
+    python scripts/make_figures.py mask shapes   # only these
+    python scripts/make_figures.py --out DIR     # somewhere else (the tests compare)
+    python scripts/make_figures.py --list        # names, and which ones need MAX
+
+Every figure has a transparent background and mid-grey text and lines, so it reads on
+mdBook's light and dark themes alike. The SVGs are deterministic for a given matplotlib
+version (fixed hash salt, no date), so ``tests/test_book.py`` can redraw them and compare.
+Figures whose numbers come from the course's own code (the causal mask) compute them with
+the reference solutions and MAX, never by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ROOT / "book" / "src" / "figures"
+
+# Colours chosen to read on white and on near-black backgrounds alike.
+GREY = "#8a8a8a"
+BLUE = "#4f8fd6"
+ORANGE = "#e0883a"
+GREEN = "#4aa564"
+PURPLE = "#9a6fd0"
+FONT = "DejaVu Sans"
+
+
+def _setup():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "svg.hashsalt": "gpt2-max-course",
+            "svg.fonttype": "none",  # keep text as text: sharp, searchable, small
+            "font.family": "sans-serif",
+            "font.sans-serif": [FONT, "Arial", "Helvetica"],
+            "font.size": 11,
+            "text.color": GREY,
+            "axes.edgecolor": GREY,
+            "axes.labelcolor": GREY,
+            "xtick.color": GREY,
+            "ytick.color": GREY,
+            "axes.facecolor": "none",
+            "figure.facecolor": "none",
+            "savefig.facecolor": "none",
+            "savefig.transparent": True,
+            "path.simplify": False,
+        }
+    )
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="svg", metadata={"Date": None}, bbox_inches="tight", pad_inches=0.05)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- causal mask
+
+
+def _mask_values(seq_len: int, past_len: int):
+    """The mask as the reference solution computes it, with MAX on the CPU."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from checks import runtime
+
+    target = runtime.pick_device("cpu")
+    from solutions.solution_02 import causal_mask
+
+    mask = causal_mask(seq_len, past_len, dtype=target.dtype, device=target.device)
+    return runtime.to_numpy(mask)
+
+
+def _draw_mask(ax, mask, past_len: int, title: str) -> None:
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    rows, cols = mask.shape
+    for i in range(rows):
+        for j in range(cols):
+            visible = mask[i, j] == 0
+            past = j < past_len
+            face = (BLUE if past else GREEN) if visible else "none"
+            ax.add_patch(
+                Rectangle(
+                    (j, i),
+                    1,
+                    1,
+                    facecolor=face,
+                    edgecolor=GREY,
+                    linewidth=1.0,
+                    alpha=0.85 if visible else 1.0,
+                )
+            )
+            label = "0" if visible else "−∞"
+            ax.text(
+                j + 0.5,
+                i + 0.5,
+                label,
+                ha="center",
+                va="center",
+                fontsize=10,
+                color="white" if visible else GREY,
+            )
+    if past_len:
+        ax.plot([past_len, past_len], [-0.15, rows + 0.15], color=ORANGE, linewidth=2.2)
+        ax.text(
+            past_len / 2,
+            rows + 0.55,
+            "cached (past)",
+            ha="center",
+            va="center",
+            fontsize=9,
+            color=BLUE,
+        )
+        ax.text(
+            past_len + (cols - past_len) / 2,
+            rows + 0.55,
+            "new",
+            ha="center",
+            va="center",
+            fontsize=9,
+            color=GREEN,
+        )
+    ax.set_xlim(0, cols)
+    ax.set_ylim(rows + (1.9 if past_len else 1.0), 0)
+    ax.set_xticks(np.arange(cols) + 0.5, [str(j) for j in range(cols)])
+    ax.set_yticks(np.arange(rows) + 0.5, [str(i) for i in range(rows)])
+    ax.tick_params(length=0)
+    ax.xaxis.set_ticks_position("top")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xlabel("key j (the tokens looked at)", labelpad=6)
+    ax.xaxis.set_label_position("top")
+    ax.set_ylabel("query i (new token)")
+    ax.text(
+        cols / 2,
+        rows + (1.35 if past_len else 0.6),
+        title,
+        ha="center",
+        va="center",
+        fontsize=11,
+        family="monospace",
+    )
+
+
+def fig_mask(out: Path) -> None:
+    plt = _setup()
+    a = _mask_values(6, 0)
+    b = _mask_values(3, 4)
+    cell = 0.42  # inches per cell, the same in both panels
+    left_margin, gap, top, bottom = 0.75, 1.0, 0.8, 0.9
+    width = left_margin + 6 * cell + gap + 7 * cell + 0.2
+    height = top + 6 * cell + bottom
+    fig = plt.figure(figsize=(width, height))
+
+    def axes(x0, rows, cols, below):
+        # Each axes spans its cells plus room below for the labels drawn in data units.
+        h = (rows + below) * cell
+        return fig.add_axes(
+            [x0 / width, (height - top - h) / height, cols * cell / width, h / height]
+        )
+
+    _draw_mask(axes(left_margin, 6, 6, 1.0), a, 0, "causal_mask(6, past_len=0)")
+    _draw_mask(axes(left_margin + 6 * cell + gap, 3, 7, 1.9), b, 4, "causal_mask(3, past_len=4)")
+    _save(fig, out / "causal_mask.svg")
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def _box(ax, x, y, w, h, text, color, *, step=None, fontsize=10.5):
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2),
+            w,
+            h,
+            boxstyle="round,pad=0.02,rounding_size=0.12",
+            facecolor=color,
+            edgecolor=color,
+            alpha=0.22,
+            linewidth=0,
+        )
+    )
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2),
+            w,
+            h,
+            boxstyle="round,pad=0.02,rounding_size=0.12",
+            facecolor="none",
+            edgecolor=color,
+            linewidth=1.6,
+        )
+    )
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color=GREY)
+    if step is not None:
+        ax.text(
+            x + w / 2 + 0.12,
+            y,
+            f"step {step:02d}",
+            ha="left",
+            va="center",
+            fontsize=8.5,
+            color=color,
+            style="italic",
+        )
+
+
+def _arrow(ax, x0, y0, x1, y1, color=GREY):
+    ax.annotate(
+        "",
+        xy=(x1, y1),
+        xytext=(x0, y0),
+        arrowprops=dict(
+            arrowstyle="-|>", color=color, linewidth=1.4, shrinkA=0, shrinkB=0, mutation_scale=12
+        ),
+    )
+
+
+def _plus(ax, x, y):
+    from matplotlib.patches import Circle
+
+    ax.add_patch(Circle((x, y), 0.17, facecolor="none", edgecolor=GREY, linewidth=1.4))
+    ax.text(x, y - 0.01, "+", ha="center", va="center", fontsize=12, color=GREY)
+
+
+def fig_architecture(out: Path) -> None:
+    plt = _setup()
+    from matplotlib.patches import FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(6.6, 9.4))
+    ax.set_xlim(0, 7.4)
+    ax.set_ylim(-0.2, 13.4)
+    ax.axis("off")
+    cx = 3.0
+
+    # Bottom to top, as the data flows.
+    ax.text(cx, 0.05, "token ids  [batch, seq]", ha="center", va="center", fontsize=10.5)
+    _arrow(ax, cx, 0.3, cx, 0.75)
+    _box(ax, cx - 1.05, 1.15, 1.7, 0.6, "wte (tokens)", BLUE, fontsize=10)
+    _box(ax, cx + 1.05, 1.15, 1.7, 0.6, "wpe (positions)", BLUE, fontsize=10)
+    ax.text(cx - 1.05, 0.62, "step 05", ha="center", fontsize=8.5, color=BLUE, style="italic")
+    ax.text(cx + 1.05, 0.62, "step 06", ha="center", fontsize=8.5, color=BLUE, style="italic")
+    _arrow(ax, cx - 1.05, 1.47, cx - 0.2, 1.93)
+    _arrow(ax, cx + 1.05, 1.47, cx + 0.2, 1.93)
+    _plus(ax, cx, 2.1)
+    _arrow(ax, cx, 2.27, cx, 2.95)
+
+    # One transformer block, drawn once, repeated n_layer times.
+    top, bottom = 9.05, 2.95
+    ax.add_patch(
+        FancyBboxPatch(
+            (0.45, bottom),
+            5.1,
+            top - bottom,
+            boxstyle="round,pad=0.05,rounding_size=0.2",
+            facecolor="none",
+            edgecolor=GREY,
+            linewidth=1.2,
+            linestyle=(0, (4, 3)),
+        )
+    )
+    ax.text(
+        5.7, (top + bottom) / 2 + 0.35, "× n_layer", ha="left", va="center", fontsize=12, color=GREY
+    )
+    ax.text(
+        5.7,
+        (top + bottom) / 2 - 0.1,
+        "(12 in GPT-2)",
+        ha="left",
+        va="center",
+        fontsize=9,
+        color=GREY,
+    )
+    ax.text(
+        5.7,
+        (top + bottom) / 2 - 0.55,
+        "block: step 08",
+        ha="left",
+        va="center",
+        fontsize=8.5,
+        color=GREY,
+        style="italic",
+    )
+
+    # residual stream line
+    res_x = 1.0
+    ax.plot([cx, cx], [2.95, 3.35], color=GREY, linewidth=1.4)
+    ax.plot([res_x, cx], [3.35, 3.35], color=GREY, linewidth=1.4)
+    ax.plot([res_x, res_x], [3.35, 5.95], color=GREY, linewidth=1.4)
+    _arrow(ax, res_x, 5.95, cx - 0.19, 5.95)
+    _arrow(ax, cx, 3.35, cx, 3.75)
+    _box(ax, cx, 4.05, 2.6, 0.6, "ln_1  LayerNorm", PURPLE, step=3)
+    _arrow(ax, cx, 4.35, cx, 4.75)
+    _box(ax, cx, 5.1, 2.6, 0.66, "attn  causal\nself-attention", ORANGE, step=7, fontsize=10)
+    _arrow(ax, cx, 5.43, cx, 5.78)
+    _plus(ax, cx, 5.95)
+    ax.text(res_x - 0.12, 4.6, "residual", rotation=90, ha="right", va="center", fontsize=8.5)
+
+    ax.plot([cx, cx], [6.12, 6.5], color=GREY, linewidth=1.4)
+    ax.plot([res_x, cx], [6.5, 6.5], color=GREY, linewidth=1.4)
+    ax.plot([res_x, res_x], [6.5, 8.65], color=GREY, linewidth=1.4)
+    _arrow(ax, res_x, 8.65, cx - 0.19, 8.65)
+    _arrow(ax, cx, 6.5, cx, 6.8)
+    _box(ax, cx, 7.1, 2.6, 0.6, "ln_2  LayerNorm", PURPLE, step=3)
+    _arrow(ax, cx, 7.4, cx, 7.75)
+    _box(ax, cx, 8.05, 2.6, 0.6, "mlp  c_fc → GELU → c_proj", GREEN, step=4, fontsize=9.5)
+    _arrow(ax, cx, 8.35, cx, 8.48)
+    _plus(ax, cx, 8.65)
+    ax.text(res_x - 0.12, 7.55, "residual", rotation=90, ha="right", va="center", fontsize=8.5)
+
+    _arrow(ax, cx, 8.82, cx, 9.55)
+    _box(ax, cx, 9.85, 2.6, 0.6, "ln_f  LayerNorm", PURPLE, step=9)
+    _arrow(ax, cx, 10.15, cx, 10.6)
+    _box(ax, cx, 10.9, 2.6, 0.6, "lm_head  (= wteᵀ)", BLUE, step=10)
+    _arrow(ax, cx, 11.2, cx, 11.65)
+    ax.text(cx, 11.95, "logits  [batch, seq, vocab_size]", ha="center", va="center", fontsize=10.5)
+    ax.text(
+        cx,
+        12.45,
+        "one score per vocabulary entry for the token that comes next",
+        ha="center",
+        va="center",
+        fontsize=9,
+    )
+    _arrow(ax, cx, 12.7, cx, 13.05)
+    ax.text(
+        cx, 13.25, "generation: steps 12–13", ha="center", va="center", fontsize=9, style="italic"
+    )
+    _save(fig, out / "gpt2_architecture.svg")
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def fig_shapes(out: Path) -> None:
+    plt = _setup()
+    fig, ax = plt.subplots(figsize=(8.6, 6.4))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 11.2)
+    ax.axis("off")
+
+    rows = [
+        ("input_ids", "[batch, seq]", "int64 token ids", BLUE),
+        ("wte(ids) + wpe(positions)", "[batch, seq, 768]", "one 768-vector per token", BLUE),
+        ("inside attention: q, k, v", "[batch, 12, seq, 64]", "12 heads × 64 dims = 768", ORANGE),
+        (
+            "attention scores q·kᵀ",
+            "[batch, 12, seq, seq]",
+            "+ causal mask, softmax per row",
+            ORANGE,
+        ),
+        ("heads merged, c_proj", "[batch, seq, 768]", "added to the residual stream", ORANGE),
+        ("inside the MLP: c_fc, GELU", "[batch, seq, 3072]", "4 × 768, per token", GREEN),
+        ("after c_proj", "[batch, seq, 768]", "added to the residual stream", GREEN),
+        ("ln_f, lm_head", "[batch, seq, 50257]", "a score for every token of the vocabulary", BLUE),
+    ]
+    y = 10.4
+    step = 1.32
+    for index, (name, shape, note, color) in enumerate(rows):
+        ax.text(0.1, y, name, ha="left", va="center", fontsize=10.5)
+        ax.text(
+            4.75,
+            y,
+            shape,
+            ha="center",
+            va="center",
+            fontsize=11,
+            family="monospace",
+            color=color,
+            fontweight="bold",
+        )
+        ax.text(6.85, y, note, ha="left", va="center", fontsize=9)
+        if index < len(rows) - 1:
+            _arrow(ax, 4.75, y - 0.3, 4.75, y - step + 0.3)
+        y -= step
+    ax.add_patch(
+        plt.Rectangle(
+            (0.0, 1.86),
+            9.9,
+            6.62,
+            facecolor="none",
+            edgecolor=GREY,
+            linewidth=1.0,
+            linestyle=(0, (4, 3)),
+        )
+    )
+    ax.text(
+        9.85,
+        1.8,
+        "repeated in each of the 12 blocks",
+        ha="right",
+        va="top",
+        fontsize=8.5,
+        style="italic",
+    )
+    _save(fig, out / "shapes.svg")
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def _attention_weights(seq_len: int = 12):
+    """Every head's attention weights, [n_head, seq, seq], from the step 07 reference.
+
+    The module is the reference attention with the step 07 check's config and seeded
+    weights; its values are replaced by an identity matrix given as a second input, so
+    ``attend`` (the reference's own scale, mask and softmax) returns the weights themselves.
+    """
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import numpy as np
+    from max.dtype import DType
+    from max.experimental import functional as F
+
+    from checks import engine, runtime
+    from checks.spec import Case
+    from checks.specs.step_07 import SPEC
+    from solutions.solution_07 import GPT2MultiHeadAttention
+
+    class AttentionWeights(GPT2MultiHeadAttention):
+        def forward(self, hidden_states, identity):
+            n_embd = self.n_head * self.head_dim
+            q, k, _v = F.split(self.c_attn(hidden_states), [n_embd] * 3, axis=-1)
+            return self.attend(self.split_heads(q), self.split_heads(k), identity)
+
+    target = runtime.pick_device("cpu")
+    config = engine.small_config(SPEC)
+    with runtime.building(target):
+        module = SPEC.build(AttentionWeights, config)
+    weights = engine._weights(engine._shapes(module), seed=1000 + SPEC.number)
+    case = Case(("batch", "seq", "n_embd"), {"batch": 1, "seq": seq_len})
+    x = engine._inputs(case, config, np.random.default_rng(SPEC.number))
+    identity = np.broadcast_to(
+        np.eye(seq_len, dtype=np.float32), (1, config.n_head, seq_len, seq_len)
+    )
+    types = [
+        runtime.tensor_type(target, DType.float32, [1, seq_len, config.n_embd]),
+        runtime.tensor_type(target, DType.float32, [1, config.n_head, seq_len, seq_len]),
+    ]
+    compiled = runtime.compile_module(module, types, weights, target)
+    out = compiled(
+        runtime.to_tensor(x, target), runtime.to_tensor(np.ascontiguousarray(identity), target)
+    )
+    return runtime.to_numpy(out)[0]
+
+
+def fig_attention(out: Path) -> None:
+    import numpy as np
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Rectangle
+
+    weights = _attention_weights(12)
+    plt = _setup()
+    n_head, seq, _ = weights.shape
+    fig, axes = plt.subplots(1, n_head, figsize=(2.45 * n_head, 2.9))
+    base = to_rgba(BLUE)
+    for h, ax in enumerate(axes):
+        w = weights[h]
+        for i in range(seq):
+            for j in range(seq):
+                if j > i:
+                    face, edge = "none", "none"
+                else:
+                    face = (*base[:3], 0.06 + 0.94 * float(w[i, j]))
+                    edge = GREY
+                ax.add_patch(Rectangle((j, i), 1, 1, facecolor=face, edgecolor=edge, linewidth=0.3))
+        ax.set_xlim(-0.2, seq + 0.2)
+        ax.set_ylim(seq + 0.2, -0.2)
+        ax.set_aspect("equal")
+        ax.set_xticks([0.5, seq - 0.5], ["0", str(seq - 1)])
+        ax.set_yticks([0.5, seq - 0.5], ["0", str(seq - 1)])
+        ax.tick_params(length=0, labelsize=8)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_title(f"head {h}", fontsize=10)
+        ax.set_xlabel("key", fontsize=9, labelpad=1)
+        if h == 0:
+            ax.set_ylabel("query", fontsize=9, labelpad=1)
+        assert np.allclose(w.sum(axis=-1), 1.0, atol=1e-4)  # each row is a distribution
+    fig.subplots_adjust(wspace=0.12)
+    _save(fig, out / "attention_pattern.svg")
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    files: tuple[str, ...]
+    draw: Callable[[Path], None]
+    needs_max: bool  # computed with the course's own code through MAX (slower)
+
+
+FIGURES_LIST = (
+    Figure("mask", ("causal_mask.svg",), fig_mask, needs_max=True),
+    Figure("architecture", ("gpt2_architecture.svg",), fig_architecture, needs_max=False),
+    Figure("shapes", ("shapes.svg",), fig_shapes, needs_max=False),
+    Figure("attention", ("attention_pattern.svg",), fig_attention, needs_max=True),
+)
+
+
+def by_name() -> dict[str, Figure]:
+    return {f.name: f for f in FIGURES_LIST}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="figures to draw (default: all)")
+    parser.add_argument("--out", type=Path, default=FIGURES, help="output folder")
+    parser.add_argument("--list", action="store_true", help="list the figures and exit")
+    args = parser.parse_args(argv)
+    figures = by_name()
+    if args.list:
+        for f in FIGURES_LIST:
+            print(f"{f.name:14} {', '.join(f.files)}{'  (needs MAX)' if f.needs_max else ''}")
+        return 0
+    unknown = [n for n in args.names if n not in figures]
+    if unknown:
+        parser.error(f"unknown figure(s): {', '.join(unknown)}; known: {', '.join(figures)}")
+    for name in args.names or list(figures):
+        figure = figures[name]
+        figure.draw(args.out)
+        for file in figure.files:
+            print(f"wrote {args.out / file}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

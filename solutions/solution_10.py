@@ -1,0 +1,40 @@
+"""Step 10 · Language-model head.
+
+The last step turns each hidden vector into one score (a logit) per vocabulary token:
+how likely that token is to come next. GPT-2 reuses the token-embedding table for this
+("weight tying"): the vector that *reads* token t into the model is also the one that
+*scores* t at the output, so one [vocab_size, n_embd] matrix serves both ends.
+"""
+
+from max.experimental.nn import Linear, Module
+from max.experimental.tensor import Tensor
+
+from solutions.solution_01 import GPT2Config
+from solutions.solution_09 import GPT2Model
+
+
+# ANCHOR: lm_head
+class GPT2LMHeadModel(Module):
+    """Token ids [batch, seq] → logits [batch, seq, vocab_size].
+
+    Tying is real, not a copy: ``lm_head.weight`` *is* the tensor ``transformer.wte.weight``.
+    MAX then lists it under both names in ``parameters`` (so a checkpoint that has both keys
+    loads), but a compiled graph holds it once, under the first name,
+    ``transformer.wte.weight``.
+    """
+
+    def __init__(self, config: GPT2Config):
+        # ---- your code starts here ----
+        self.transformer = GPT2Model(config)
+        # Linear stores its weight as [out, in] = [vocab_size, n_embd]: the shape of wte.
+        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # one tensor, two uses
+        # ---- your code ends here ----
+
+    def forward(self, input_ids: Tensor) -> Tensor:
+        # ---- your code starts here ----
+        return self.lm_head(self.transformer(input_ids))
+        # ---- your code ends here ----
+
+
+# ANCHOR_END: lm_head

@@ -1,0 +1,237 @@
+"""Step 13 · KV cache.
+
+Step 12 runs the whole text through the model for every new token, although only the last
+position's logits are used and the keys and values of the earlier tokens come out the same
+each time: a token's key and value depend on that token and the ones before it, never on
+what comes after. So keep them. The first run (the "prefill") reads the prompt and returns
+every block's keys and values; each later run (a "decode" step) reads one new token, adds
+its key and value to the cache, and attends to all of them.
+
+The cache makes each step's work constant instead of growing with the text, and for GPT-2
+small on a CPU turns generation from compute-bound into memory-bound: each step reads the
+weights once, and little else.
+
+One compiled graph serves both kinds of run: its inputs are the new token ids [1, seq] and
+the cache [n_layer, 1, n_head, past_len, head_dim] (keys and values apart), with ``seq`` and
+``past_len`` symbolic. The prefill passes an empty cache (past_len = 0).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+from max.dtype import DType
+from max.experimental import functional as F
+from max.experimental.nn import ModuleList
+from max.experimental.tensor import Tensor, TensorType
+
+from solutions.solution_01 import GPT2Config
+from solutions.solution_02 import causal_mask
+from solutions.solution_07 import GPT2MultiHeadAttention
+from solutions.solution_08 import GPT2Block
+from solutions.solution_10 import GPT2LMHeadModel
+from solutions.solution_11 import build_model
+from solutions.solution_12 import check_arguments, next_token, to_device, to_host
+
+
+# ANCHOR: mask
+def mask_with_past(seq_len, past_len, *, dtype: DType, device) -> Tensor:
+    """Step 02's ``causal_mask(seq_len, past_len)``, for a symbolic ``past_len``.
+
+    ``causal_mask`` needs ``past_len`` as a Python number, but in the compiled graph the
+    cache length is symbolic. The matrix is simple enough to assemble: every new token
+    sees all ``past_len`` cached keys (zeros), and among the new tokens the usual causal
+    mask applies.
+    """
+    seen = F.zeros([seq_len, past_len], dtype=dtype, device=device)
+    return F.concat([seen, causal_mask(seq_len, 0, dtype=dtype, device=device)], axis=1)
+# ANCHOR_END: mask
+
+
+# ANCHOR: cached_attention
+class GPT2CachedAttention(GPT2MultiHeadAttention):
+    """Step 07's attention, reading and extending a cache of keys and values."""
+
+    def forward(
+        self, hidden_states: Tensor, past_key: Tensor, past_value: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """[batch, seq, n_embd] and the cache [batch, n_head, past_len, head_dim] (×2) →
+        the output [batch, seq, n_embd] and the cache, now past_len + seq long."""
+        # ---- your code starts here ----
+        n_embd = self.n_head * self.head_dim
+        q, k, v = F.split(self.c_attn(hidden_states), [n_embd, n_embd, n_embd], axis=-1)
+        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        # The new tokens' keys and values go after the cached ones, on the seq axis.
+        key = F.concat([past_key, k], axis=2)
+        value = F.concat([past_value, v], axis=2)
+        # [batch, n_head, seq, past_len + seq]: each new query against every key.
+        scores = q @ key.transpose(-1, -2) / math.sqrt(self.head_dim)
+        scores = scores + mask_with_past(
+            q.shape[2], past_key.shape[2], dtype=scores.dtype, device=scores.device
+        )
+        out = F.softmax(scores, axis=-1) @ value
+        return self.c_proj(self.merge_heads(out)), key, value
+        # ---- your code ends here ----
+# ANCHOR_END: cached_attention
+
+
+class GPT2CachedBlock(GPT2Block):
+    """Step 08's block around the cached attention; the same parameter names."""
+
+    def __init__(self, config: GPT2Config):
+        super().__init__(config)
+        self.attn = GPT2CachedAttention(config)
+
+    def forward(self, hidden_states: Tensor, past_key: Tensor, past_value: Tensor):
+        attended, key, value = self.attn(self.ln_1(hidden_states), past_key, past_value)
+        hidden_states = hidden_states + attended
+        hidden_states = hidden_states + self.mlp(self.ln_2(hidden_states))
+        return hidden_states, key, value
+
+
+# ANCHOR: cached_model
+class GPT2CachedLMHeadModel(GPT2LMHeadModel):
+    """Step 10's model with a cache: the same parameters, so the same weights load.
+
+    ``forward(input_ids [1, seq], past_keys, past_values)``, the caches shaped
+    [n_layer, 1, n_head, past_len, head_dim], returns the logits of the last position
+    [1, vocab_size] and both caches, now past_len + seq long.
+    """
+
+    def __init__(self, config: GPT2Config):
+        super().__init__(config)
+        self.transformer.h = ModuleList([GPT2CachedBlock(config) for _ in range(config.n_layer)])
+
+    def forward(self, input_ids: Tensor, past_keys: Tensor, past_values: Tensor):
+        t = self.transformer
+        seq, past_len = input_ids.shape[1], past_keys.shape[3]
+        # ---- your code starts here ----
+        # The new tokens continue the text: their positions start after the cached ones.
+        positions = F.arange(
+            past_len, past_len + seq, 1, out_dim=seq, dtype=DType.int64, device=input_ids.device
+        )
+        hidden_states = t.wte(input_ids) + t.wpe(positions)
+        keys, values = [], []
+        for i, block in enumerate(t.h):
+            hidden_states, key, value = block(hidden_states, past_keys[i], past_values[i])
+            keys.append(key)
+            values.append(value)
+        # Only the last position's logits choose the next token: skip the others' head.
+        last = t.ln_f(hidden_states[:, -1])
+        return self.lm_head(last), F.stack(keys), F.stack(values)
+        # ---- your code ends here ----
+# ANCHOR_END: cached_model
+
+
+# ANCHOR: stream_cached
+def stream_cached(
+    model: GPT2LMHeadModel,
+    prompt_ids: Sequence[int],
+    max_new_tokens: int,
+    *,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> Iterator[int]:
+    """Like step 12's ``stream``, but each new token costs one run on one token."""
+    run = cached_function(model)  # (ids, cache) -> (last logits, cache)
+    cache = empty_cache(model)
+    # ---- your code starts here ----
+    rng = np.random.default_rng(seed)
+    logits, cache = run(prompt_ids, cache)  # prefill: the whole prompt at once
+    for i in range(max_new_tokens):
+        token = next_token(logits, rng, temperature=temperature, top_k=top_k, top_p=top_p)
+        yield token
+        if i + 1 < max_new_tokens:  # the last token needs no run after it
+            logits, cache = run([token], cache)  # decode: one token, the cache holds the rest
+    # ---- your code ends here ----
+# ANCHOR_END: stream_cached
+
+
+# ANCHOR: generate_cached
+def generate_cached(
+    model: GPT2LMHeadModel,
+    prompt_ids: Sequence[int],
+    max_new_tokens: int,
+    *,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> list[int]:
+    """``generate`` with a KV cache: greedy, the same ids; each token far cheaper."""
+    check_arguments(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
+    return list(
+        stream_cached(
+            model, prompt_ids, max_new_tokens,
+            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+        )
+    )
+# ANCHOR_END: generate_cached
+
+
+# --------------------------------------------------------------------------- compiling
+
+Cache = tuple[Tensor, Tensor]  # keys and values, [n_layer, 1, n_head, past_len, head_dim]
+
+
+def cache_shape(model: GPT2LMHeadModel, past_len) -> list:
+    attn = model.transformer.h[0].attn
+    return [len(model.transformer.h), 1, attn.n_head, past_len, attn.head_dim]
+
+
+def empty_cache(model: GPT2LMHeadModel) -> Cache:
+    """The cache before the prompt: no positions yet (past_len = 0)."""
+    empty = np.zeros(cache_shape(model, 0), dtype=np.float32)
+    return to_device(empty, model.device), to_device(empty, model.device)
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+# ANCHOR: cached_function
+def cached_function(
+    model: GPT2LMHeadModel, cached_class: type = GPT2CachedLMHeadModel
+) -> Callable[[Sequence[int], Cache], tuple[np.ndarray, Cache]]:
+    """Compile the cached twin of ``model`` once, with ``model``'s own weights.
+
+    Returns ``(ids, cache) -> (logits of the last position, longer cache)``. The cache
+    stays where the model runs (a MAX tensor), so nothing but the logits crosses to NumPy.
+    """
+    memo = _COMPILED.setdefault(model, {})  # one compiled twin per class, per model
+    if cached_class not in memo:
+        twin = build_model(config_of(model), model.device, cls=cached_class)
+        cache_type = TensorType(DType.float32, cache_shape(model, "past_len"), device=model.device)
+        ids_type = TensorType(DType.int64, [1, "seq"], device=model.device)
+        memo[cached_class] = twin.compile(
+            ids_type, cache_type, cache_type, weights=dict(model.parameters)
+        )
+    compiled = memo[cached_class]
+
+    def run(ids: Sequence[int], cache: Cache) -> tuple[np.ndarray, Cache]:
+        ids_tensor = to_device(np.asarray([ids], dtype=np.int64), model.device)
+        logits, keys, values = compiled(ids_tensor, *cache)
+        return to_host(logits)[0], (keys, values)
+
+    return run
+# ANCHOR_END: cached_function
+
+
+def config_of(model: GPT2LMHeadModel) -> GPT2Config:
+    """The config a loaded model was built with, read back from its shapes."""
+    t = model.transformer
+    block = t.h[0]
+    vocab_size, n_embd = (int(d) for d in t.wte.weight.shape)
+    return GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=int(t.wpe.weight.shape[0]),
+        n_embd=n_embd,
+        n_layer=len(t.h),
+        n_head=block.attn.n_head,
+        n_inner=int(block.mlp.c_fc.weight.shape[0]),
+        layer_norm_epsilon=block.ln_1.eps,
+    )

@@ -1,0 +1,152 @@
+"""Step 12 · Text generation.
+
+The model only ever answers one question: given these tokens, how likely is each token of
+the vocabulary to come next? Generating text is asking it again and again: pick one token
+from the last position's logits, append it, and run the model on the longer sequence.
+
+How to pick is a choice. Greedy decoding takes the most likely token every time: the same
+prompt always gives the same text, often repetitive. Sampling draws the token at random
+from the model's distribution, reshaped by three knobs:
+
+* ``temperature`` divides the logits before the softmax: below 1 sharpens the
+  distribution (towards greedy), above 1 flattens it (more surprising text);
+* ``top_k`` keeps only the k most likely tokens;
+* ``top_p`` keeps the smallest set of most likely tokens whose probabilities add up to
+  at least p (the "nucleus"), however many that is.
+
+A ``seed`` makes the draws repeatable: the same seed gives the same text.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+from max.driver import CPU
+from max.dtype import DType
+from max.experimental.tensor import Tensor, TensorType
+
+from solutions.solution_10 import GPT2LMHeadModel
+
+
+# ANCHOR: next_token
+def next_token(
+    logits: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> int:
+    """Choose the next token from one position's logits (a [vocab_size] array)."""
+    # ---- your code starts here ----
+    # TODO: return one token id (an int).
+    #   - temperature == 0: greedy, the index of the largest logit (np.argmax).
+    #   - otherwise: divide the logits by temperature (in float64), then
+    #       top_k:  set every logit below the k-th largest to -inf (np.partition helps);
+    #       softmax: probs = exp(logits - max), divided by their sum;
+    #       top_p:  sort the probabilities, largest first; drop every token whose
+    #               predecessors already hold top_p or more; renormalise;
+    #     and draw one index with rng.choice(len(probs), p=probs).
+    raise NotImplementedError("next_token")
+    # ---- your code ends here ----
+# ANCHOR_END: next_token
+
+
+# ANCHOR: stream
+def stream(
+    model: GPT2LMHeadModel,
+    prompt_ids: Sequence[int],
+    max_new_tokens: int,
+    *,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> Iterator[int]:
+    """Yield ``max_new_tokens`` new token ids, each as soon as it is chosen."""
+    last_logits = logits_function(model)  # compiled once per model, for any length
+    # ---- your code starts here ----
+    # TODO: make one random generator from seed (np.random.default_rng), then, for each of
+    # the max_new_tokens: choose next_token(last_logits(ids), rng, temperature=..., top_k=...,
+    # top_p=...), append it to ids (a list, starting as the prompt) and `yield` it.
+    raise NotImplementedError("stream")
+    # ---- your code ends here ----
+# ANCHOR_END: stream
+
+
+# ANCHOR: generate
+def generate(
+    model: GPT2LMHeadModel,
+    prompt_ids: Sequence[int],
+    max_new_tokens: int,
+    *,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> list[int]:
+    """The ``max_new_tokens`` ids that follow ``prompt_ids`` (the prompt is not repeated)."""
+    check_arguments(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
+    return list(
+        stream(
+            model, prompt_ids, max_new_tokens,
+            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+        )
+    )
+# ANCHOR_END: generate
+
+
+def check_arguments(model, prompt_ids, max_new_tokens, temperature, top_k, top_p) -> None:
+    """Clear errors for requests the model cannot serve, before anything runs."""
+    if len(prompt_ids) == 0:
+        raise ValueError("prompt_ids is empty: GPT-2 needs at least one token to continue")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be 0 or more, not {max_new_tokens}")
+    context = int(model.transformer.wpe.weight.shape[0])
+    if len(prompt_ids) + max_new_tokens > context:
+        raise ValueError(
+            f"{len(prompt_ids)} prompt tokens + {max_new_tokens} new ones exceed the model's "
+            f"context of {context} positions"
+        )
+    if temperature < 0:
+        raise ValueError(f"temperature must be 0 (greedy) or more, not {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be 1 or more, not {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], not {top_p}")
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+# ANCHOR: logits_function
+def logits_function(model: GPT2LMHeadModel) -> Callable[[Sequence[int]], np.ndarray]:
+    """Compile ``model`` once and return ``ids -> logits of the last position``.
+
+    The sequence axis is symbolic ("seq"), so one compiled graph serves every length as
+    the text grows. The result is kept per model: the next call returns it at once.
+    """
+    if model not in _COMPILED:
+        ids_type = TensorType(DType.int64, [1, "seq"], device=model.device)
+        _COMPILED[model] = model.compile(ids_type)
+    compiled = _COMPILED[model]
+
+    def last_logits(ids: Sequence[int]) -> np.ndarray:
+        logits = compiled(to_device(np.asarray([ids], dtype=np.int64), model.device))
+        return to_host(logits)[0, -1]
+
+    return last_logits
+# ANCHOR_END: logits_function
+
+
+def to_device(array: np.ndarray, device) -> Tensor:
+    tensor = Tensor.from_dlpack(np.ascontiguousarray(array))
+    return tensor if isinstance(device, CPU) else tensor.to(device)
+
+
+def to_host(tensor: Tensor) -> np.ndarray:
+    if not isinstance(tensor.device, CPU):
+        tensor = tensor.to(CPU())
+    return tensor.to_numpy()

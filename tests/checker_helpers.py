@@ -1,0 +1,92 @@
+"""Helpers for the tests that run `python -m checks` the way a learner does: in a subprocess.
+
+``copy_repo`` makes a throw-away copy of the course (steps 01-06 only, whose MAX graphs the
+checker has usually compiled already), sharing the real compiled-graph cache so that nothing
+is compiled twice, but with its own progress file. Tests never write into the real repo.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MEF_CACHE = Path(os.environ.get("GPT2_CHECKS_CACHE", ROOT / ".cache" / "checks")) / "mef"
+STEPS = range(1, 7)  # the steps every copy keeps; later ones may be half-written elsewhere
+
+NUMBERED = re.compile(r"(?:step|solution)_(\d\d)\.(?:py|md)")
+
+
+def _keep(name: str, steps) -> bool:
+    m = NUMBERED.fullmatch(name)
+    return m is None or int(m.group(1)) in steps
+
+
+def copy_repo(dest: Path, steps=STEPS) -> Path:
+    """A copy of the course under ``dest`` with only ``steps``; returns its root."""
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "build")
+    for folder in ("checks", "solutions", "steps", "book", "tests"):
+        src = ROOT / folder
+        if not src.exists():
+            continue
+        shutil.copytree(src, dest / folder, ignore=ignore)
+        for path in list((dest / folder).rglob("*")):
+            if path.is_file() and not _keep(path.name, steps):
+                path.unlink()
+    for name in ("pixi.toml", "pyproject.toml"):
+        if (ROOT / name).exists():
+            shutil.copy2(ROOT / name, dest / name)
+    # Registrations of the steps left out go too, so the copy is a consistent course.
+    _drop_lines(dest / "pixi.toml", r"^s(\d\d)\s*=", steps)
+    _drop_lines(dest / "book" / "src" / "SUMMARY.md", r"\(step_(\d\d)\.md\)", steps)
+    cache = dest / ".cache" / "checks"
+    cache.mkdir(parents=True)
+    MEF_CACHE.mkdir(parents=True, exist_ok=True)
+    (cache / "mef").symlink_to(MEF_CACHE, target_is_directory=True)
+    return dest
+
+
+def _drop_lines(path: Path, pattern: str, steps) -> None:
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines(keepends=True):
+        m = re.search(pattern, line)
+        if m is None or int(m.group(1)) in steps:
+            kept.append(line)
+    path.write_text("".join(kept))
+
+
+def env_for(root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("GPT2_CHECKS_CACHE", None)  # the copy's own .cache/checks
+    env.pop("GPT2_CHECKS_IN_PROCESS", None)
+    env["PYTHONPATH"] = str(root)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["COLUMNS"] = "200"
+    return env
+
+
+def run_checks(*args: str, cwd: Path = ROOT, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`python -m checks ARGS` in a subprocess, as a learner runs it; stdout and stderr merged."""
+    return subprocess.run(
+        [sys.executable, "-m", "checks", *args],
+        cwd=cwd,
+        env=env_for(cwd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_clean(output: str) -> None:
+    """No raw traceback, and nothing that points into MAX's installed package."""
+    for line in output.splitlines():
+        assert not line.lstrip().startswith("Traceback"), output
+        assert not re.search(r"site-packages[/\\]max", line), output

