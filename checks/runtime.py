@@ -233,8 +233,16 @@ def cache_every_compile(target: Target) -> None:
     only get slower.
     """
     try:
+        from max.driver import CPU
         from max.experimental import support
 
-        support._SESSION = session_for(target)
+        if target.name == "cpu":
+            session = session_for(target)
+        else:  # like MAX's own session: the host too, for the graph's CPU-side values
+            key = f"{target.name}+cpu"
+            if key not in _SESSIONS:
+                _SESSIONS[key] = _caching_session_class()(devices=[target.device, CPU()])
+            session = _SESSIONS[key]
+        support._SESSION = session
     except Exception:  # pragma: no cover - a MAX without the variable
         pass

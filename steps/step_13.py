@@ -204,8 +204,15 @@ def cached_function(
             ids_type, cache_type, cache_type, weights=dict(model.parameters)
         )
     compiled = memo[cached_class]
+    context = int(model.transformer.wpe.weight.shape[0])
 
     def run(ids: Sequence[int], cache: Cache) -> tuple[np.ndarray, Cache]:
+        past_len = int(cache[0].shape[3])
+        if past_len + len(ids) > context:
+            raise ValueError(
+                f"{past_len} cached positions + {len(ids)} new tokens exceed the model's "
+                f"context of {context}: after the prefill, run one new token at a time"
+            )
         ids_tensor = to_device(np.asarray([ids], dtype=np.int64), model.device)
         logits, keys, values = compiled(ids_tensor, *cache)
         return to_host(logits)[0], (keys, values)
