@@ -498,6 +498,50 @@ def fig_attention(out: Path) -> None:
     _save(fig, out / "attention_pattern.svg")
 
 
+# --------------------------------------------------------------------------- tokens/s
+
+BENCHMARK = ROOT / "book" / "data" / "generate-cpu.json"  # written by benchmarks/generate.py
+
+
+def fig_tokens_per_second(out: Path) -> None:
+    """Generation speed from ``benchmarks/generate.py --json``, as horizontal bars."""
+    import json
+
+    result = json.loads(BENCHMARK.read_text())
+    rates = result["tokens_per_second"]
+    colors = {"HuggingFace": GREY, "step 13": GREEN, "step 12": ORANGE}
+    labels = {
+        "HuggingFace generate (PyTorch)": "HuggingFace generate (PyTorch)",
+        "ours: generate_cached (step 13)": "step 13: generate_cached (KV cache)",
+        "ours: generate (step 12)": "step 12: generate (no cache)",
+    }
+    names = [n for n in labels if n in rates]
+    plt = _setup()
+    fig, ax = plt.subplots(figsize=(7.4, 0.62 * len(names) + 0.9))
+    top = max(rates[n] for n in names)
+    for row, name in enumerate(names):
+        color = next(c for key, c in colors.items() if key in name)
+        ax.barh(row, rates[name], color=color, alpha=0.85, height=0.6)
+        ax.text(
+            rates[name] + top * 0.015,
+            row,
+            f"{rates[name]:.1f}",
+            va="center",
+            ha="left",
+            fontsize=10,
+        )
+    ax.set_yticks(range(len(names)), [labels[n] for n in names])
+    ax.invert_yaxis()
+    ax.set_xlim(0, top * 1.18)
+    ax.set_xlabel(
+        f"new tokens per second ({result['new_tokens']} new after a {result['prompt_tokens']}"
+        f"-token prompt, greedy, float32, CPU)"
+    )
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    _save(fig, out / "tokens_per_second.svg")
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -514,6 +558,9 @@ FIGURES_LIST = (
     Figure("architecture", ("gpt2_architecture.svg",), fig_architecture, needs_max=False),
     Figure("shapes", ("shapes.svg",), fig_shapes, needs_max=False),
     Figure("attention", ("attention_pattern.svg",), fig_attention, needs_max=True),
+    # From a stored benchmark run (book/data/generate-cpu.json): refresh that file with
+    # python benchmarks/generate.py --json book/data/generate-cpu.json, then redraw.
+    Figure("speed", ("tokens_per_second.svg",), fig_tokens_per_second, needs_max=False),
 )
 
 
