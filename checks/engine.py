@@ -60,6 +60,8 @@ class Report:
     hints: list[str] = field(default_factory=list)
     problem: Problem | None = None
     seconds: float = 0.0
+    # Module steps: per input, (case, x, yours, reference, mistake variants' outputs).
+    results: list = field(default_factory=list, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -288,7 +290,7 @@ def _check_module(
         for i, member in enumerate([ref, *others])
         for name, value in _tied(weights, member).items()
     }
-    atol, rtol = (t * spec.tolerance for t in TOLERANCES[target.name])
+    atol, rtol = tolerances(spec, target)
     rng = np.random.default_rng(spec.number)
 
     groups: dict[tuple, list[Case]] = {}
@@ -332,6 +334,7 @@ def _check_module(
             ok, detail = compare_arrays(mine_out, outs[0], atol, rtol)
             report.items.append(Item(ok, f"output for input {case.describe(config)}", detail))
             results.append((case, x, mine_out, outs[0], outs[1:]))
+    report.results = results
 
     if all(i.ok for i in report.items):
         return
@@ -346,8 +349,32 @@ def _check_module(
             report.hints.append(spec.hint)
         return
 
-    # Which known mistake do the learner's numbers match?
-    matched = None
+    matched = match_mistake(spec, results, atol, rtol)
+    # Right numbers eagerly but wrong once compiled: MAX, not the learner. Tried only when
+    # MAX's compiler is known to turn correct code into this mistake's numbers: an eager
+    # run compiles every operation on its own, minutes on a machine that has not yet.
+    if (
+        matched is not None
+        and matched.compiler_lookalike
+        and _eager_agrees(spec, mine_cls, config, weights, results, target, atol, rtol, path)
+    ):
+        report.hints.append(COMPILER_ISSUE)
+        return
+    if matched is not None:
+        report.hints.append(matched.hint)
+        return
+    if spec.hint:
+        report.hints.append(spec.hint)
+
+
+def match_mistake(spec: ModuleStep, results: list, atol: float, rtol: float):
+    """The known mistake whose numbers the learner's match, or None.
+
+    ``results`` holds, per input, ``(case, x, learner's output, reference output, outputs
+    of the mistake variants in spec order)``. A variant counts only where its numbers differ
+    from the reference's; the learner's must then agree with it everywhere (with slack).
+    """
+    variants = [m for m in spec.mistakes if m.variant is not None]
     for index, mistake in enumerate(variants):
         distinct = any(
             not compare_arrays(v[index], r, atol, rtol)[0] for _, _, _, r, v in results
@@ -356,30 +383,17 @@ def _check_module(
             compare_arrays(m, v[index], atol * MISTAKE_SLACK, rtol * MISTAKE_SLACK)[0]
             for _, _, m, _, v in results
         ):
-            matched = mistake
-            break
-    if matched is None:
-        for mistake in spec.mistakes:
-            if mistake.detect is not None and all(
-                mistake.detect(m, r) for _, _, m, r, _ in results
-            ):
-                matched = mistake
-                break
-    if matched is not None and not matched.compiler_lookalike:
-        report.hints.append(matched.hint)
-        return
+            return mistake
+    for mistake in spec.mistakes:
+        if mistake.detect is not None and all(mistake.detect(m, r) for _, _, m, r, _ in results):
+            return mistake
+    return None
 
-    # Right numbers eagerly but not compiled: most likely MAX, not the learner. Only tried
-    # when no mistake explains the numbers, or when MAX's compiler is known to produce the
-    # matched mistake's numbers from correct code (an eager run costs extra seconds).
-    if _eager_agrees(spec, mine_cls, config, weights, results, target, atol, rtol, path):
-        report.hints.append(COMPILER_ISSUE)
-        return
-    if matched is not None:
-        report.hints.append(matched.hint)
-        return
-    if spec.hint:
-        report.hints.append(spec.hint)
+
+def tolerances(spec, target) -> tuple[float, float]:
+    """(atol, rtol) for ``spec`` on ``target``."""
+    atol, rtol = (t * spec.tolerance for t in TOLERANCES[target.name])
+    return atol, rtol
 
 
 def _output_array(value, expected: np.ndarray):

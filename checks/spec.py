@@ -75,6 +75,14 @@ class Case:
         return "[" + ", ".join(f"{d}={n}" for d, n in zip(self.dims, self.shape(config), strict=True)) + "]"
 
 
+
+# Token ids [batch, seq] in two shapes, the second with one token: the input of every module
+# that starts from ids (embeddings, the stack, the whole model).
+TOKEN_ID_CASES = (
+    Case(("batch", "seq"), {"batch": 2, "seq": 7}, kind="ids"),
+    Case(("batch", "seq"), {"batch": 3, "seq": 1}, kind="ids"),
+)
+
 @dataclass(frozen=True)
 class ModuleStep:
     number: int

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hub_cache import fill_hub_cache, offline_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "fixtures" / "tiny-gpt2"
@@ -88,6 +89,23 @@ def test_a_seed_repeats_the_sampled_text():
     assert first.returncode == second.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     assert first.stdout.startswith(PROMPT) and len(first.stdout) > len(PROMPT) + 1
+
+
+def test_the_default_hub_id_is_read_from_the_hub_cache(expected_text, tmp_path):
+    """No --model: the command asks the hub for openai-community/gpt2, as for a real user;
+    the cache (filled from the tiny fixture) answers, so nothing is downloaded."""
+    cache = fill_hub_cache(
+        tmp_path / "hub",
+        "openai-community/gpt2",
+        TINY,
+        ("config.json", "model.safetensors", "tokenizer.json"),
+    )
+    result = gpt2(
+        "--temperature", "0", "--max-new-tokens", "20", PROMPT, env=offline_env(cache)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == expected_text
+    assert "openai-community/gpt2" in result.stderr
 
 
 def test_offline_hub_id_says_how_to_use_a_local_directory(tmp_path):

@@ -7,7 +7,13 @@ so the check must run their module eagerly before blaming them.
 
 from __future__ import annotations
 
+import pytest
+
 from checks import engine, registry
+
+# Both cases run the learner's attention eagerly, which compiles each operation on its own:
+# seconds when MAX's caches are warm, many minutes on a fresh machine.
+pytestmark = pytest.mark.slow
 
 WHERE_MASK_ATTENTION = '''
 import math

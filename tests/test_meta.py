@@ -1,5 +1,12 @@
 """The checker judges every step correctly: the untouched skeleton is "not started", the
-reference passes, and every known mistake in a step's catalogue is caught with its own hint."""
+reference passes, and every known mistake in a step's catalogue is caught with its own hint.
+
+Every mistake is caught end to end, from a file, by ``test_known_mistake_is_caught_with_its_hint``.
+For module steps that compiles one more graph per mistake (about half a minute each on a
+machine whose MAX caches are empty), so those cases are marked slow; the default run shows
+instead, from the outputs of the variants the check already compiles alongside the reference,
+that each variant's numbers lead to its own hint (``test_every_mistake_variant_is_told_apart``).
+"""
 
 from __future__ import annotations
 
@@ -25,10 +32,25 @@ def _mistake_source(spec, index: int) -> str:
 
 
 MISTAKES = [
-    pytest.param(n, i, id=f"{n:02d}-{m.name}")
+    pytest.param(
+        n,
+        i,
+        id=f"{n:02d}-{m.name}",
+        marks=[pytest.mark.slow] if registry.spec(n).kind == "module" else [],
+    )
     for n in registry.numbers()
     for i, m in enumerate(registry.spec(n).mistakes)
 ]
+MODULE_STEPS = [n for n in registry.numbers() if registry.spec(n).kind == "module"]
+_SOLUTION_REPORTS: dict[int, engine.Report] = {}
+
+
+def _solution_report(number, target) -> engine.Report:
+    if number not in _SOLUTION_REPORTS:
+        _SOLUTION_REPORTS[number] = engine.run(
+            registry.spec(number), engine.solution_file(number), target
+        )
+    return _SOLUTION_REPORTS[number]
 
 
 @pytest.mark.parametrize("number", registry.numbers())
@@ -40,7 +62,7 @@ def test_untouched_skeleton_is_not_started(number, cpu):
 
 @pytest.mark.parametrize("number", registry.numbers())
 def test_solution_passes(number, cpu):
-    report = engine.run(registry.spec(number), engine.solution_file(number), cpu)
+    report = _solution_report(number, cpu)
     assert report.passed, report.first_failure()
     assert not report.hints
 
@@ -53,6 +75,25 @@ def test_known_mistake_is_caught_with_its_hint(number, index, cpu, tmp_path):
     report = engine.run(spec, path, cpu)
     assert report.status == "failed"
     assert report.hints == [spec.mistakes[index].hint], report.first_failure()
+
+
+@pytest.mark.parametrize("number", MODULE_STEPS)
+def test_every_mistake_variant_is_told_apart(number, cpu):
+    """Learner outputs equal to variant i's (computed by the check's own compiled bundle)
+    are diagnosed as mistake i: not as the reference, not as another mistake."""
+    spec = registry.spec(number)
+    report = _solution_report(number, cpu)
+    assert report.passed and report.results, report.first_failure()
+    atol, rtol = engine.tolerances(spec, cpu)
+    variants = [m for m in spec.mistakes if m.variant is not None]
+    assert len(variants) == len(spec.mistakes), "a module-step mistake without a variant"
+    for index, mistake in enumerate(variants):
+        as_if_learner = [(c, x, v[index], r, v) for c, x, _, r, v in report.results]
+        assert not all(
+            engine.compare_arrays(v[index], r, atol, rtol)[0] for _, _, _, r, v in report.results
+        ), f"{mistake.name}: its numbers equal the reference's, the check cannot see it"
+        found = engine.match_mistake(spec, as_if_learner, atol, rtol)
+        assert found is mistake, f"{mistake.name} diagnosed as {found and found.name}"
 
 
 def test_mistake_names_are_unique_per_step():

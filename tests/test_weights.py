@@ -7,11 +7,13 @@ checkpoints (``scripts/make_fixtures.py``), and its modules say which weights ar
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hub_cache import fill_hub_cache, offline_env
 
 from checks import runtime
 from solutions.solution_11 import CheckpointError, convert_hf_weights, load_pretrained
@@ -157,6 +159,35 @@ def test_pickle_checkpoints_are_refused(tmp_path):
     (tmp_path / "pytorch_model.bin").write_bytes(b"not read")
     with pytest.raises(CheckpointError, match="safetensors"):
         load_pretrained(tmp_path)
+
+
+def test_a_hub_id_loads_from_the_hub_cache(expected, tmp_path):
+    """``load_pretrained("openai-community/gpt2")`` takes the hub path (hf_hub_download),
+    here answered by a cache holding the tiny fixture, offline, in a fresh process."""
+    import subprocess
+    import sys
+
+    cache = fill_hub_cache(
+        tmp_path / "hub", "openai-community/gpt2", HUB, ("config.json", "model.safetensors")
+    )
+    out = tmp_path / "loaded.npz"
+    code = (
+        "import sys, numpy as np\n"
+        "from checks import runtime\n"
+        "from solutions.solution_11 import load_pretrained\n"
+        "config, model = load_pretrained('openai-community/gpt2')\n"
+        "np.savez(sys.argv[1], **{n: runtime.to_numpy(t) for n, t in model.parameters})\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(out)],
+        cwd=ROOT,
+        env={**os.environ, **offline_env(cache)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    _same(dict(np.load(out)), expected)
 
 
 def test_a_directory_without_config_says_so(tmp_path):

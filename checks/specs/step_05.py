@@ -2,7 +2,7 @@
 
 import math
 
-from checks.spec import Case, Mistake, ModuleStep
+from checks.spec import TOKEN_ID_CASES, Mistake, ModuleStep
 
 
 def scaled(cls):
@@ -19,10 +19,7 @@ SPEC = ModuleStep(
     name="GPT2TokenEmbeddings",
     public=("GPT2TokenEmbeddings",),
     build=lambda cls, config: cls(config),
-    cases=(
-        Case(("batch", "seq"), {"batch": 2, "seq": 7}, kind="ids"),
-        Case(("batch", "seq"), {"batch": 3, "seq": 1}, kind="ids"),
-    ),
+    cases=TOKEN_ID_CASES,
     mistakes=(
         Mistake(
             "scaled-by-sqrt",

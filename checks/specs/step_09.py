@@ -3,7 +3,7 @@
 from max.dtype import DType
 from max.experimental import functional as F
 
-from checks.spec import Case, Mistake, ModuleStep
+from checks.spec import TOKEN_ID_CASES, Mistake, ModuleStep
 
 
 def model_variant(start: int = 0, positions: bool = True, chained: bool = True, ln_f: bool = True):
@@ -36,10 +36,7 @@ SPEC = ModuleStep(
     name="GPT2Model",
     public=("GPT2Model",),
     build=lambda cls, config: cls(config),
-    cases=(
-        Case(("batch", "seq"), {"batch": 2, "seq": 7}, kind="ids"),
-        Case(("batch", "seq"), {"batch": 3, "seq": 1}, kind="ids"),
-    ),
+    cases=TOKEN_ID_CASES,
     mistakes=(
         Mistake(
             "positions-from-one",

@@ -8,7 +8,7 @@ value), so a model with a separate ``lm_head`` weight computes different logits.
 from max.experimental import functional as F
 from max.experimental.nn import Linear
 
-from checks.spec import Case, Mistake, ModuleStep
+from checks.spec import TOKEN_ID_CASES, Mistake, ModuleStep
 
 
 def untied(cls):
@@ -34,10 +34,7 @@ SPEC = ModuleStep(
     name="GPT2LMHeadModel",
     public=("GPT2LMHeadModel",),
     build=lambda cls, config: cls(config),
-    cases=(
-        Case(("batch", "seq"), {"batch": 2, "seq": 7}, kind="ids"),
-        Case(("batch", "seq"), {"batch": 3, "seq": 1}, kind="ids"),
-    ),
+    cases=TOKEN_ID_CASES,
     mistakes=(
         Mistake(
             "untied",
