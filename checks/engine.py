@@ -6,11 +6,11 @@ For a ``ModuleStep`` the engine
 2. builds the learner's and the reference's module lazily with the same small config;
 3. compares parameter names and shapes (HuggingFace names are part of the contract);
 4. gives both modules the same seeded, non-uniform weights;
-5. compiles both with ``Module.compile`` on the chosen device (the reference together with
-   the known-mistake variants, in one graph);
+5. compiles both with ``Module.compile`` on the chosen device;
 6. runs them on seeded inputs of several shapes and compares the numbers;
-7. on a mismatch, looks for the known mistake the learner's numbers match, and runs the
-   learner's module eagerly to tell a compiler issue from a mistake.
+7. on a mismatch, compiles the known-mistake variants (all in one graph) and looks for the
+   one whose numbers the learner's match; when that mistake is one MAX's compiler is known
+   to produce from correct code, runs the learner's module eagerly to tell which it is.
 
 Earlier steps always come from ``solutions/``, so one mistake never cascades.
 """
@@ -216,7 +216,7 @@ def _tied(weights: dict[str, np.ndarray], module) -> dict[str, np.ndarray]:
 
 
 def _bundle(members: list):
-    """One module that runs the reference and every mistake variant on the same input."""
+    """One module that runs every member (the mistake variants) on the same input."""
     from max.experimental.nn import ModuleList
 
     class Bundle(ModuleList):
@@ -263,13 +263,11 @@ def _check_module(
             "max.experimental.nn, as the skeleton does.",
         )
     ref_cls = getattr(solution, spec.name)
-    variants = [m for m in spec.mistakes if m.variant is not None]
 
     with runtime.building(target):
         with guarded(path, f"building {spec.name}"):
             mine = spec.build(mine_cls, config)
         ref = spec.build(ref_cls, config)
-        others = [spec.build(m.variant(ref_cls), config) for m in variants]
 
     ref_shapes = _shapes(ref)
     with guarded(path, f"listing the parameters of {spec.name}"):
@@ -284,12 +282,6 @@ def _check_module(
         return
 
     weights = _weights(ref_shapes, seed=1000 + spec.number)
-    bundle = _bundle([ref, *others])
-    bundle_weights = {
-        f"{i}.{name}": value
-        for i, member in enumerate([ref, *others])
-        for name, value in _tied(weights, member).items()
-    }
     atol, rtol = tolerances(spec, target)
     rng = np.random.default_rng(spec.number)
 
@@ -297,16 +289,16 @@ def _check_module(
     for case in spec.cases:
         groups.setdefault((case.dims, case.kind), []).append(case)
 
-    results = []  # (case, x, mine_out, ref_out, variant_outs)
+    results = []  # (case, x, mine_out, ref_out, variant_outs: filled in only to diagnose)
     for (_dims, _kind), cases in groups.items():
         types = [runtime.tensor_type(target, _input_dtype(cases[0], target), cases[0].symbolic(config))]
         # Trace the learner's forward on its own first: its Python runs here under the short
         # time limit, and its errors surface before anything is compiled.
         with guarded(path, f"tracing {spec.name}.forward"):
             mine_graph = mine.trace(*types).graph
-        if not (runtime.is_cached(bundle, types) and runtime.is_graph_cached(mine_graph)):
+        if not (runtime.is_cached(ref, types) and runtime.is_graph_cached(mine_graph)):
             notify("compiling")
-        compiled_ref = runtime.compile_module(bundle, types, bundle_weights, target)
+        compiled_ref = runtime.compile_module(ref, types, _tied(weights, ref), target)
         started = time.perf_counter()
         with guarded(path, f"compiling {spec.name}", slow=True):
             compiled_mine = runtime.compile_module(mine, types, _tied(weights, mine), target)
@@ -319,7 +311,7 @@ def _check_module(
         )
         for case in cases:
             x = _inputs(case, config, rng)
-            outs = [runtime.to_numpy(o) for o in compiled_ref(runtime.to_tensor(x, target))]
+            expected = runtime.to_numpy(compiled_ref(runtime.to_tensor(x, target)))
             with guarded(path, f"running {spec.name} on input {case.describe(config)}"):
                 mine_out = compiled_mine(runtime.to_tensor(x, target))
             if isinstance(mine_out, (tuple, list)):
@@ -327,13 +319,13 @@ def _check_module(
                     "output",
                     f"{spec.name}.forward returned {len(mine_out)} values; expected one tensor.",
                 )
-            mine_out, wrong_dtype = _output_array(mine_out, outs[0])
+            mine_out, wrong_dtype = _output_array(mine_out, expected)
             if wrong_dtype:
                 report.items.append(Item(False, f"output for input {case.describe(config)}", wrong_dtype))
                 continue
-            ok, detail = compare_arrays(mine_out, outs[0], atol, rtol)
+            ok, detail = compare_arrays(mine_out, expected, atol, rtol)
             report.items.append(Item(ok, f"output for input {case.describe(config)}", detail))
-            results.append((case, x, mine_out, outs[0], outs[1:]))
+            results.append((case, x, mine_out, expected, None))
     report.results = results
 
     if all(i.ok for i in report.items):
@@ -349,6 +341,10 @@ def _check_module(
             report.hints.append(spec.hint)
         return
 
+    # Which known mistake do the numbers match? The variants are compiled only now, when a
+    # learner needs the diagnosis: a passing check never pays for them.
+    if any(m.variant is not None for m in spec.mistakes):
+        results = report.results = with_variant_outputs(spec, results, target, notify)
     matched = match_mistake(spec, results, atol, rtol)
     # Right numbers eagerly but wrong once compiled: MAX, not the learner. Tried only when
     # MAX's compiler is known to turn correct code into this mistake's numbers: an eager
@@ -365,6 +361,35 @@ def _check_module(
         return
     if spec.hint:
         report.hints.append(spec.hint)
+
+
+def with_variant_outputs(spec: ModuleStep, results: list, target, notify=None) -> list:
+    """``results`` with every mistake variant's output on each input filled in: the numbers
+    each known mistake would give, from one compiled graph (per input rank) running them all,
+    with the weights the check gave the reference."""
+    variants = [m for m in spec.mistakes if m.variant is not None]
+    ref_cls = getattr(solution_module(spec.number), spec.name)
+    config = small_config(spec)
+    with runtime.building(target):
+        ref = spec.build(ref_cls, config)
+        bundle = _bundle([spec.build(m.variant(ref_cls), config) for m in variants])
+    weights = _weights(_shapes(ref), seed=1000 + spec.number)
+    bundle_weights = {
+        f"{i}.{name}": value
+        for i, member in enumerate(bundle)
+        for name, value in _tied(weights, member).items()
+    }
+    compiled, filled = {}, []
+    for case, x, mine_out, ref_out, _ in results:
+        key = (case.dims, case.kind)
+        if key not in compiled:
+            types = [runtime.tensor_type(target, _input_dtype(case, target), case.symbolic(config))]
+            if notify and not runtime.is_cached(bundle, types):
+                notify("compiling")
+            compiled[key] = runtime.compile_module(bundle, types, bundle_weights, target)
+        outs = [runtime.to_numpy(o) for o in compiled[key](runtime.to_tensor(x, target))]
+        filled.append((case, x, mine_out, ref_out, outs))
+    return filled
 
 
 def match_mistake(spec: ModuleStep, results: list, atol: float, rtol: float):
