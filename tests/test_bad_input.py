@@ -115,6 +115,7 @@ def test_max_error_in_forward_is_explained(tmp_path):
     assert "usually means" in out
 
 
+@pytest.mark.slow  # compiles its own graphs: minutes on a fresh machine
 def test_wrong_output_shape(tmp_path):
     source = edit(TOKENS, TOKENS_RETURN, "        return F.sum(self.wte(input_ids), axis=-1)\n")
     source = edit(source, IMPORTS, IMPORTS + "from max.experimental import functional as F\n")
@@ -122,6 +123,7 @@ def test_wrong_output_shape(tmp_path):
     assert "shape [2, 7, 1], expected [2, 7, 48]" in out
 
 
+@pytest.mark.slow  # compiles its own graphs: minutes on a fresh machine
 def test_wrong_output_dtype(tmp_path):
     source = edit(TOKENS, TOKENS_RETURN, "        return self.wte(input_ids).cast(DType.float64)\n")
     source = edit(source, IMPORTS, IMPORTS + "from max.dtype import DType\n")
@@ -130,12 +132,14 @@ def test_wrong_output_dtype(tmp_path):
     assert "Keep the output in the input's dtype" in out
 
 
+@pytest.mark.slow  # compiles its own graphs: minutes on a fresh machine
 def test_nan_in_output(tmp_path):
     source = edit(TOKENS, TOKENS_RETURN, '        return self.wte(input_ids) * float("nan")\n')
     _, out = check(tmp_path, "05", source)
     assert "NaN in your output" in out
 
 
+@pytest.mark.slow  # compiles its own graphs: minutes on a fresh machine
 def test_inf_in_output(tmp_path):
     source = edit(TOKENS, TOKENS_RETURN, '        return self.wte(input_ids) * float("inf")\n')
     _, out = check(tmp_path, "05", source)
@@ -191,6 +195,7 @@ def test_file_that_prints_a_lot(tmp_path):
     assert re.search(r"\(\d+ more lines\)", out)
 
 
+@pytest.mark.slow  # compiles its own graphs: minutes on a fresh machine
 def test_printing_alone_is_not_a_failure(tmp_path):
     source = edit(MLP, MLP_RETURN, '        print("shape:", hidden_states.shape)\n' + MLP_RETURN)
     path = tmp_path / "step.py"

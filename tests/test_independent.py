@@ -12,6 +12,10 @@ from __future__ import annotations
 import pytest
 from checker_helpers import assert_clean, run_checks
 
+# Compiles graphs the default run does not (minutes on a machine that has not compiled
+# them before); run with -m slow.
+pytestmark = pytest.mark.slow
+
 CONFIG = """
 from dataclasses import dataclass, field
 

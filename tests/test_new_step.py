@@ -13,6 +13,10 @@ from checker_helpers import assert_clean, copy_repo, env_for, run_checks
 
 from checks import scaffold
 
+# Compiles graphs the default run does not (minutes on a machine that has not compiled
+# them before); run with -m slow.
+pytestmark = pytest.mark.slow
+
 
 def snapshot(root):
     return {

@@ -11,6 +11,10 @@ import re
 import pytest
 from checker_helpers import ROOT, assert_clean, copy_repo, run_checks
 
+# Compiles graphs the default run does not (minutes on a machine that has not compiled
+# them before); run with -m slow.
+pytestmark = pytest.mark.slow
+
 ROW = re.compile(
     r"^\W*(\d\d)\s*│\s*(.+?)\s*│\s*(not started|failed|passed|missing)\s*│\s*(.*?)\s*│", re.M
 )

@@ -18,6 +18,10 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 from transformers.models.gpt2 import modeling_gpt2  # noqa: E402
 
+# Compiles graphs the default run does not (minutes on a machine that has not compiled
+# them before); run with -m slow.
+pytestmark = pytest.mark.slow
+
 SMALL = dict(vocab_size=97, n_positions=40, n_embd=48, n_layer=2, n_head=4)
 
 

@@ -269,6 +269,7 @@ def _scores(shape):
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # compiles its own graphs: minutes on a fresh machine
 def test_a_where_mask_is_lost_when_compiled_for_4d_scores(cpu):
     dims = ["batch", 2, "seq", "seq"]
     scores = _scores((1, 2, 5, 5))
@@ -293,6 +294,7 @@ def test_a_where_mask_is_lost_when_compiled_for_4d_scores(cpu):
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # compiles its own graphs: minutes on a fresh machine
 def test_a_where_mask_is_right_eagerly(cpu):
     """The other half of the symptom (very slow: every eager op compiles its own kernel)."""
     from max.experimental.tensor import default_device, default_dtype
@@ -372,6 +374,7 @@ def test_eager_operations_format_their_results_under_the_default_sigint_handler(
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # compiles its own graphs: minutes on a fresh machine
 def test_modular_cache_dir_moves_the_kernel_cache(tmp_path):
     """A fresh MODULAR_CACHE_DIR starts empty and fills as kernels compile (slow: all of
     them compile again)."""

@@ -16,7 +16,12 @@ import time
 import pytest
 from checker_helpers import ROOT, assert_clean, copy_repo, env_for
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT as Ctrl-C is POSIX")
+# Compiles graphs the default run does not (minutes on a machine that has not compiled
+# them before); run with -m slow.
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="SIGINT as Ctrl-C is POSIX"),
+    pytest.mark.slow,
+]
 
 
 class Watch:
