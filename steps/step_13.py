@@ -23,9 +23,10 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
+from max.driver import CPU
 from max.dtype import DType
 from max.experimental import functional as F
-from max.experimental.nn import ModuleList
+from max.experimental.nn import Linear, ModuleList
 from max.experimental.tensor import Tensor, TensorType
 
 from solutions.solution_01 import GPT2Config
@@ -198,6 +199,8 @@ def cached_function(
     memo = _COMPILED.setdefault(model, {})  # one compiled twin per class, per model
     if cached_class not in memo:
         twin = build_model(config_of(model), model.device, cls=cached_class)
+        if isinstance(model.device, CPU):
+            weights_first(twin)  # the same numbers, faster on one row: see below
         cache_type = TensorType(DType.float32, cache_shape(model, "past_len"), device=model.device)
         ids_type = TensorType(DType.int64, [1, "seq"], device=model.device)
         memo[cached_class] = twin.compile(
@@ -219,6 +222,28 @@ def cached_function(
 
     return run
 # ANCHOR_END: cached_function
+
+
+# ANCHOR: weights_first
+class WeightsFirstLinear(Linear):
+    """``Linear`` computed as (W @ xᵀ)ᵀ instead of x @ Wᵀ: the same numbers, another order.
+
+    A decode step multiplies one row by every weight matrix. MAX 26.7's CPU matmul does
+    that faster, as a rule, with W as the left operand: see the chapter's measurements.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        rows = x.reshape([-1, x.shape[-1]])  # [batch * seq, in]
+        out = (self.weight @ rows.T).T + self.bias  # [out, rows] turned back to [rows, out]
+        return out.reshape([*x.shape[:-1], out.shape[-1]])
+
+
+def weights_first(model) -> None:
+    """Turn every ``Linear`` of ``model`` into a ``WeightsFirstLinear``, weights kept."""
+    for _, module in model.descendants:
+        if type(module) is Linear:
+            module.__class__ = WeightsFirstLinear
+# ANCHOR_END: weights_first
 
 
 def config_of(model: GPT2LMHeadModel) -> GPT2Config:
