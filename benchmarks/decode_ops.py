@@ -89,14 +89,9 @@ def matrix_times_row(repeats: int) -> list[tuple[str, str, float]]:
         }
         x = np.ones((1, n_in), dtype=np.float32)
         shape = f"{n_out}×{n_in} ({what})"
-        numpy_way = lambda x, matrices: [x @ w.T for w in matrices]  # noqa: E731
-        rows.append(
-            (
-                shape,
-                "NumPy x @ Wᵀ",
-                median_ms(repeats, numpy_way, x, list(weights.values())) / count,
-            )
-        )
+        matrices = list(weights.values())
+        numpy_ms = median_ms(repeats, lambda: [x @ w.T for w in matrices])  # noqa: B023
+        rows.append((shape, "NumPy x @ Wᵀ", numpy_ms / count))
         row_type = TensorType(DType.float32, [1, n_in], device=CPU())
         x_tensor = Tensor.from_dlpack(x)
         names = list(weights)
@@ -148,19 +143,14 @@ def cache_ops(repeats: int) -> list[tuple[str, str, float]]:
 
 
 def decode_steps(repeats: int) -> list[tuple[str, str, float]]:
-    from checks import runtime
+    from checks import engine, runtime
     from solutions.solution_01 import GPT2Config
     from solutions.solution_11 import build_model
     from solutions.solution_13 import cached_function, empty_cache
 
     model = build_model(GPT2Config(), runtime.pick_device("cpu").device)
-    rng = np.random.default_rng(2)
-    model.load_state_dict(
-        {
-            name: 0.02 * rng.standard_normal([int(d) for d in p.shape], dtype=np.float32)
-            for name, p in model.parameters
-        }
-    )
+    # The checker's seeded weights, one value per tied tensor (lm_head is wte).
+    model.load_state_dict(engine._tied(engine._weights(engine._shapes(model), seed=2), model))
     run = cached_function(model)
     rows = []
     for past in CACHE_LENGTHS:
