@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def timed(cmd: list[str], env: dict | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - started
 
 
@@ -36,14 +37,26 @@ def main() -> int:
     args = parser.parse_args()
 
     py = sys.executable
-    check = [py, "-m", "checks", args.step, "--file",
-             str(ROOT / "solutions" / f"solution_{int(args.step):02d}.py"), "--device", "cpu"]
+    check = [
+        py,
+        "-m",
+        "checks",
+        args.step,
+        "--file",
+        str(ROOT / "solutions" / f"solution_{int(args.step):02d}.py"),
+        "--device",
+        "cpu",
+    ]
     floor_cmd = [py, "-c", "import max.experimental.nn"]
 
     results = {}
     if args.cold:
         with tempfile.TemporaryDirectory() as tmp:
-            env = {**os.environ, "GPT2_CHECKS_CACHE": f"{tmp}/checks", "MODULAR_CACHE_DIR": f"{tmp}/modular"}
+            env = {
+                **os.environ,
+                "GPT2_CHECKS_CACHE": f"{tmp}/checks",
+                "MODULAR_CACHE_DIR": f"{tmp}/modular",
+            }
             results["cold check"] = [timed(check, env)]
 
     timed(check)  # make sure the caches are warm

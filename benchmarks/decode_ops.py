@@ -6,14 +6,20 @@ A decode step works on one row. Three of its operations can be written two ways 
 compute the same numbers; each pair is compiled with MAX (CPU, float32) and timed:
 
 * a weight matrix times one row, for GPT-2 small's shapes: ``x @ Wᵀ`` (as ``Linear``
-  writes it) against ``(W @ xᵀ)ᵀ``, with NumPy as a yardstick. Each graph multiplies by
-  eight different matrices, so that the weights come from memory, not from the CPU cache;
+  writes it) against ``(W @ xᵀ)ᵀ`` and against ``(W * x).sum(-1)`` (a product per weight,
+  summed per row of W), with NumPy as a yardstick. Each graph multiplies by eight different
+  matrices, so that the weights come from memory, not from the CPU cache;
+* all 49 weight matrices of GPT-2 small (the 48 of the blocks, then ``lm_head``) times one
+  row, NumPy against MAX in both orders: the matrix products of one decode step, and
+  nothing else;
 * one new position appended to a cache of 12 layers' keys ``[12, 1, 12, P, 64]``:
   ``F.concat`` on the position axis against the same bytes concatenated on axis 0;
 * one query against P cached keys in 12 layers: ``q @ Kᵀ`` against ``(K @ qᵀ)ᵀ``;
 
 and, for scale, one whole decode step of step 13's cached GPT-2 small (random weights)
-after P cached positions.
+after P cached positions, next to the same step rewritten to copy as little as possible
+(each layer's cache its own input, the append as a 2-D concat, the scores as
+``(K @ qᵀ)ᵀ``), which must give the same logits.
 
 Every graph is new to MAX on a first run: expect several minutes of compiling (the
 graphs are stored, so a second run starts in seconds). Times are medians per call.
@@ -22,6 +28,7 @@ graphs are stored, so a second run starts in seconds). Times are medians per cal
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -98,10 +105,61 @@ def matrix_times_row(repeats: int) -> list[tuple[str, str, float]]:
         ways = {
             "MAX x @ Wᵀ": lambda m, x, names=names: [x @ getattr(m, n).T for n in names],
             "MAX (W @ xᵀ)ᵀ": lambda m, x, names=names: [(getattr(m, n) @ x.T).T for n in names],
+            "MAX (W * x).sum(-1)": lambda m, x, names=names: [
+                (getattr(m, n) * x).sum(axis=-1).reshape([1, -1]) for n in names
+            ],
         }
         for label, forward in ways.items():
             graph = compiled(forward, row_type, weights=weights)
             rows.append((shape, label, median_ms(repeats, graph, x_tensor) / count))
+    return rows
+
+
+def all_matrices(repeats: int) -> list[tuple[str, str, float]]:
+    """One row times every weight matrix of GPT-2 small: a decode step's matrix products."""
+    from max.driver import CPU
+    from max.dtype import DType
+    from max.experimental.tensor import Tensor, TensorType
+
+    n_embd, vocab = 768, 50257
+    rng = np.random.default_rng(3)
+    shapes = {}
+    for layer in range(N_LAYER):
+        shapes[f"c_attn{layer}"] = (3 * n_embd, n_embd)
+        shapes[f"attn_proj{layer}"] = (n_embd, n_embd)
+        shapes[f"c_fc{layer}"] = (4 * n_embd, n_embd)
+        shapes[f"mlp_proj{layer}"] = (n_embd, 4 * n_embd)
+    shapes["lm_head"] = (vocab, n_embd)
+    weights = {name: rng.standard_normal(shape, dtype=np.float32) for name, shape in shapes.items()}
+    short = rng.standard_normal((1, n_embd), dtype=np.float32)
+    wide = rng.standard_normal((1, 4 * n_embd), dtype=np.float32)
+    what = f"all {len(weights)} matrices ({sum(w.nbytes for w in weights.values()) / 1e6:.0f} MB)"
+
+    def rows_for(name):  # the row each matrix multiplies: 3072 wide for mlp.c_proj
+        return "wide" if name.startswith("mlp_proj") else "short"
+
+    inputs = {"short": short, "wide": wide}
+    rows = [
+        (
+            what,
+            "NumPy x @ Wᵀ",
+            median_ms(repeats, lambda: [inputs[rows_for(n)] @ w.T for n, w in weights.items()]),
+        )
+    ]
+    types = [TensorType(DType.float32, list(inputs[k].shape), device=CPU()) for k in inputs]
+    tensors = [Tensor.from_dlpack(inputs[k]) for k in inputs]
+    ways = {
+        "MAX x @ Wᵀ": lambda w, x: x @ w.T,
+        "MAX (W @ xᵀ)ᵀ": lambda w, x: (w @ x.T).T,
+    }
+    for label, product in ways.items():
+
+        def forward(m, short, wide, product=product):
+            given = {"short": short, "wide": wide}
+            return [product(getattr(m, n), given[rows_for(n)]) for n in shapes]
+
+        graph = compiled(forward, *types, weights=weights)
+        rows.append((what, label, median_ms(repeats, graph, *tensors)))
     return rows
 
 
@@ -142,24 +200,118 @@ def cache_ops(repeats: int) -> list[tuple[str, str, float]]:
     return rows
 
 
+def copy_free_classes():
+    """Step 13's cached model rewritten to copy the cache as little as possible."""
+    from max.dtype import DType
+    from max.experimental import functional as F
+    from max.experimental.nn import ModuleList
+
+    from solutions import solution_13 as step13
+
+    def append(past, new):
+        """``F.concat([past, new], axis=2)`` for [batch, head, positions, dim], as 2-D."""
+        batch, heads, positions, dim = past.shape
+        flat = [past.reshape([batch * heads, -1]), new.reshape([batch * heads, -1])]
+        return F.concat(flat, axis=1).reshape([batch, heads, positions + new.shape[2], dim])
+
+    class Attention(step13.GPT2CachedAttention):
+        def forward(self, hidden_states, past_key, past_value):
+            n_embd = self.n_head * self.head_dim
+            q, k, v = F.split(self.c_attn(hidden_states), [n_embd] * 3, axis=-1)
+            q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+            key, value = append(past_key, k), append(past_value, v)
+            scores = (key @ q.transpose(-1, -2)).transpose(-1, -2) / math.sqrt(self.head_dim)
+            scores = scores + step13.mask_with_past(
+                q.shape[2], past_key.shape[2], dtype=scores.dtype, device=scores.device
+            )
+            out = F.softmax(scores, axis=-1) @ value
+            return self.c_proj(self.merge_heads(out)), key, value
+
+    class Block(step13.GPT2CachedBlock):
+        def __init__(self, config):
+            super().__init__(config)
+            self.attn = Attention(config)
+
+    class Model(step13.GPT2CachedLMHeadModel):
+        """``forward(ids, k_0 … k_11, v_0 … v_11)``: one cache input per layer, no stacking."""
+
+        def __init__(self, config):
+            super().__init__(config)
+            self.transformer.h = ModuleList([Block(config) for _ in range(config.n_layer)])
+
+        def forward(self, input_ids, *caches):
+            t = self.transformer
+            n_layer = len(t.h)
+            seq, past_len = input_ids.shape[1], caches[0].shape[2]
+            positions = F.arange(
+                past_len,
+                past_len + seq,
+                1,
+                out_dim=seq,
+                dtype=DType.int64,
+                device=input_ids.device,
+            )
+            hidden_states = t.wte(input_ids) + t.wpe(positions)
+            keys, values = [], []
+            for i, block in enumerate(t.h):
+                hidden_states, key, value = block(hidden_states, caches[i], caches[n_layer + i])
+                keys.append(key)
+                values.append(value)
+            return (self.lm_head(t.ln_f(hidden_states[:, -1])), *keys, *values)
+
+    return Model
+
+
 def decode_steps(repeats: int) -> list[tuple[str, str, float]]:
+    from max.dtype import DType
+    from max.experimental.tensor import TensorType
+
     from checks import engine, runtime
     from solutions.solution_01 import GPT2Config
     from solutions.solution_11 import build_model
-    from solutions.solution_13 import cached_function, empty_cache
+    from solutions.solution_12 import to_device, to_host
+    from solutions.solution_13 import cached_function, empty_cache, weights_first
 
-    model = build_model(GPT2Config(), runtime.pick_device("cpu").device)
+    config = GPT2Config()
+    model = build_model(config, runtime.pick_device("cpu").device)
     # The checker's seeded weights, one value per tied tensor (lm_head is wte).
     model.load_state_dict(engine._tied(engine._weights(engine._shapes(model), seed=2), model))
     run = cached_function(model)
+
+    twin = build_model(config, model.device, cls=copy_free_classes())
+    weights_first(twin)  # as cached_function does on a CPU
+    layer_cache = TensorType(DType.float32, [1, N_HEAD, "past_len", HEAD_DIM], device=model.device)
+    ids_type = TensorType(DType.int64, [1, "seq"], device=model.device)
+    copy_free = twin.compile(
+        ids_type, *[layer_cache] * (2 * N_LAYER), weights=dict(model.parameters)
+    )
+
+    def run_copy_free(ids, caches):
+        logits, *caches = copy_free(
+            to_device(np.asarray([ids], dtype=np.int64), model.device), *caches
+        )
+        return to_host(logits)[0], caches
+
+    empty = [to_device(np.zeros((1, N_HEAD, 0, HEAD_DIM), np.float32), model.device)] * (
+        2 * N_LAYER
+    )
     rows = []
     for past in CACHE_LENGTHS:
-        _, cache = run(list(range(past)), empty_cache(model))  # a prefill of P tokens
+        prompt = list(range(past))
+        _, cache = run(prompt, empty_cache(model))  # a prefill of P tokens
+        _, caches = run_copy_free(prompt, empty)
+        expected, got = run([5], cache)[0], run_copy_free([5], caches)[0]
+        if not np.allclose(got, expected, atol=1e-4, rtol=1e-4):
+            raise SystemExit(
+                f"the copy-free step differs from step 13 at P = {past}: "
+                f"max |Δ| = {np.abs(got - expected).max():.2e}"
+            )
+        rows.append((f"decode step, P = {past}", "step 13", median_ms(repeats, run, [5], cache)))
         rows.append(
             (
                 f"decode step, P = {past}",
-                "step 13, GPT-2 small",
-                median_ms(repeats, run, [5], cache),
+                "copy-free rewrite (same logits)",
+                median_ms(repeats, run_copy_free, [5], caches),
             )
         )
     return rows
@@ -175,7 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     runtime.quiet_max()
     runtime.cache_every_compile(runtime.pick_device("cpu"))
     print("compiling and timing (a first run compiles for minutes)…", flush=True)
-    rows = matrix_times_row(args.repeats) + cache_ops(args.repeats) + decode_steps(args.repeats)
+    rows = (
+        matrix_times_row(args.repeats)
+        + all_matrices(args.repeats)
+        + cache_ops(args.repeats)
+        + decode_steps(args.repeats)
+    )
     width = max(len(shape) for shape, _, _ in rows)
     for shape, label, ms in rows:
         print(f"{shape:<{width}}  {label:<30} {ms:7.3f} ms")

@@ -15,7 +15,7 @@ are run in turn, ``--repeats`` times, and the median is reported, so that a mach
 with something else slows all of them alike. Also reported: the compile times of our two
 graphs, cold (no stored graph: MAX compiles it; its kernel cache may already hold kernels)
 and warm (the stored graph is reused, as on every run after the first), and the peak
-memory of the process.
+memory of the process. The exit status is 1 if any of ours chose other ids than HuggingFace.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def compile_times(model, target, cold: bool) -> dict[str, float]:
     return times
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--prompt-tokens", type=int, default=16)
@@ -131,7 +131,7 @@ def main() -> int:
     parser.add_argument(
         "--json", metavar="PATH", help="also write the results as JSON ('-': stdout)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from checks import runtime
 
@@ -221,6 +221,9 @@ def main() -> int:
             print(text)
         else:
             Path(args.json).write_text(text + "\n")
+    if not all(same.values()):
+        print("FAILED: not every generation chose HuggingFace's ids", file=sys.stderr)
+        return 1
     return 0
 
 

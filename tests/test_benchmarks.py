@@ -1,0 +1,57 @@
+"""`benchmarks/generate.py` runs as documented, and fails loudly when the ids disagree.
+
+On the tiny fixture checkpoint (a few tokens, one repeat), so it takes seconds; the
+figures themselves are measured at full size by hand and reported in the README.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "fixtures" / "tiny-gpt2"
+QUICK = ["--model", str(TINY), "--prompt-tokens", "5", "--new-tokens", "6", "--repeats", "1"]
+QUICK += ["--no-cold"]
+
+
+def test_generate_benchmark_reports_every_runner_with_hf_ids():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/generate.py", *QUICK, "--json", "-"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout[result.stdout.index("{\n") :])
+    assert set(report["tokens_per_second"]) == {
+        "HuggingFace generate (PyTorch)",
+        "ours: generate_cached (step 13)",
+        "ours: generate (step 12)",
+    }
+    assert all(rate > 0 for rate in report["tokens_per_second"].values())
+    assert all(report["same_ids_as_hf"].values())
+    assert report["new_tokens"] == 6 and report["prompt_tokens"] == 5
+    assert "generate_cached / generate:" in result.stdout
+
+
+def test_generate_benchmark_exits_non_zero_when_ids_differ(monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "benchmarks/generate.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from solutions import solution_13
+
+    real = solution_13.generate_cached
+
+    def off_by_one(model, prompt, n, **kwargs):  # a generation that picks other ids
+        return [token + 1 for token in real(model, prompt, n, **kwargs)]
+
+    monkeypatch.setattr(solution_13, "generate_cached", off_by_one)
+    assert bench.main([*QUICK, "--skip-uncached"]) == 1
+    captured = capsys.readouterr()
+    assert "FAILED" in captured.err
+    assert "NO" in captured.out
