@@ -204,8 +204,8 @@ def copy_free_classes():
     """Step 13's cached model rewritten to copy the cache as little as possible."""
     from max.dtype import DType
     from max.experimental import functional as F
-    from max.experimental.nn import ModuleList
 
+    from checks.specs.step_13 import _model_class
     from solutions import solution_13 as step13
 
     def append(past, new):
@@ -214,52 +214,45 @@ def copy_free_classes():
         flat = [past.reshape([batch * heads, -1]), new.reshape([batch * heads, -1])]
         return F.concat(flat, axis=1).reshape([batch, heads, positions + new.shape[2], dim])
 
-    class Attention(step13.GPT2CachedAttention):
-        def forward(self, hidden_states, past_key, past_value):
-            n_embd = self.n_head * self.head_dim
-            q, k, v = F.split(self.c_attn(hidden_states), [n_embd] * 3, axis=-1)
-            q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
-            key, value = append(past_key, k), append(past_value, v)
-            scores = (key @ q.transpose(-1, -2)).transpose(-1, -2) / math.sqrt(self.head_dim)
-            scores = scores + step13.mask_with_past(
-                q.shape[2], past_key.shape[2], dtype=scores.dtype, device=scores.device
-            )
-            out = F.softmax(scores, axis=-1) @ value
-            return self.c_proj(self.merge_heads(out)), key, value
+    def attention(base):
+        class Attention(base):
+            def forward(self, hidden_states, past_key, past_value):
+                n_embd = self.n_head * self.head_dim
+                q, k, v = F.split(self.c_attn(hidden_states), [n_embd] * 3, axis=-1)
+                q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+                key, value = append(past_key, k), append(past_value, v)
+                scores = (key @ q.transpose(-1, -2)).transpose(-1, -2)
+                scores = scores / math.sqrt(self.head_dim) + step13.mask_with_past(
+                    q.shape[2], past_key.shape[2], dtype=scores.dtype, device=scores.device
+                )
+                out = F.softmax(scores, axis=-1) @ value
+                return self.c_proj(self.merge_heads(out)), key, value
 
-    class Block(step13.GPT2CachedBlock):
-        def __init__(self, config):
-            super().__init__(config)
-            self.attn = Attention(config)
+        return Attention
 
-    class Model(step13.GPT2CachedLMHeadModel):
-        """``forward(ids, k_0 … k_11, v_0 … v_11)``: one cache input per layer, no stacking."""
+    def model(base):
+        class Model(base):
+            """``forward(ids, k_0 … k_11, v_0 … v_11)``: a cache input per layer, no stack."""
 
-        def __init__(self, config):
-            super().__init__(config)
-            self.transformer.h = ModuleList([Block(config) for _ in range(config.n_layer)])
+            def forward(self, input_ids, *caches):
+                t = self.transformer
+                n_layer = len(t.h)
+                seq, past_len = input_ids.shape[1], caches[0].shape[2]
+                positions = F.arange(
+                    past_len, past_len + seq, 1, out_dim=seq, dtype=DType.int64,
+                    device=input_ids.device,
+                )  # fmt: skip
+                hidden_states = t.wte(input_ids) + t.wpe(positions)
+                keys, values = [], []
+                for i, block in enumerate(t.h):
+                    hidden_states, key, value = block(hidden_states, caches[i], caches[n_layer + i])
+                    keys.append(key)
+                    values.append(value)
+                return (self.lm_head(t.ln_f(hidden_states[:, -1])), *keys, *values)
 
-        def forward(self, input_ids, *caches):
-            t = self.transformer
-            n_layer = len(t.h)
-            seq, past_len = input_ids.shape[1], caches[0].shape[2]
-            positions = F.arange(
-                past_len,
-                past_len + seq,
-                1,
-                out_dim=seq,
-                dtype=DType.int64,
-                device=input_ids.device,
-            )
-            hidden_states = t.wte(input_ids) + t.wpe(positions)
-            keys, values = [], []
-            for i, block in enumerate(t.h):
-                hidden_states, key, value = block(hidden_states, caches[i], caches[n_layer + i])
-                keys.append(key)
-                values.append(value)
-            return (self.lm_head(t.ln_f(hidden_states[:, -1])), *keys, *values)
+        return Model
 
-    return Model
+    return _model_class(attention_variant=attention, model_variant=model)
 
 
 def decode_steps(repeats: int) -> list[tuple[str, str, float]]:
