@@ -43,6 +43,13 @@ N_MATRICES = 8  # distinct matrices per graph: more bytes than any CPU cache hol
 N_LAYER, N_HEAD, HEAD_DIM = 12, 12, 64
 CACHE_LENGTHS = (16, 80, 270)
 
+# One row x [1, in] times a weight matrix W [out, in], three ways to the same numbers.
+ONE_ROW_PRODUCTS = {
+    "MAX x @ Wᵀ": lambda w, x: x @ w.T,  # as Linear writes it
+    "MAX (W @ xᵀ)ᵀ": lambda w, x: (w @ x.T).T,
+    "MAX (W * x).sum(-1)": lambda w, x: (w * x).sum(axis=-1).reshape([1, -1]),
+}
+
 
 def median_ms(repeats: int, fn, *args) -> float:
     """Median milliseconds of ``fn(*args)``."""
@@ -102,14 +109,11 @@ def matrix_times_row(repeats: int) -> list[tuple[str, str, float]]:
         row_type = TensorType(DType.float32, [1, n_in], device=CPU())
         x_tensor = Tensor.from_dlpack(x)
         names = list(weights)
-        ways = {
-            "MAX x @ Wᵀ": lambda m, x, names=names: [x @ getattr(m, n).T for n in names],
-            "MAX (W @ xᵀ)ᵀ": lambda m, x, names=names: [(getattr(m, n) @ x.T).T for n in names],
-            "MAX (W * x).sum(-1)": lambda m, x, names=names: [
-                (getattr(m, n) * x).sum(axis=-1).reshape([1, -1]) for n in names
-            ],
-        }
-        for label, forward in ways.items():
+        for label, product in ONE_ROW_PRODUCTS.items():
+
+            def forward(m, x, names=names, product=product):
+                return [product(getattr(m, n), x) for n in names]
+
             graph = compiled(forward, row_type, weights=weights)
             rows.append((shape, label, median_ms(repeats, graph, x_tensor) / count))
     return rows
@@ -131,32 +135,21 @@ def all_matrices(repeats: int) -> list[tuple[str, str, float]]:
         shapes[f"mlp_proj{layer}"] = (n_embd, 4 * n_embd)
     shapes["lm_head"] = (vocab, n_embd)
     weights = {name: rng.standard_normal(shape, dtype=np.float32) for name, shape in shapes.items()}
-    short = rng.standard_normal((1, n_embd), dtype=np.float32)
-    wide = rng.standard_normal((1, 4 * n_embd), dtype=np.float32)
-    what = f"all {len(weights)} matrices ({sum(w.nbytes for w in weights.values()) / 1e6:.0f} MB)"
-
-    def rows_for(name):  # the row each matrix multiplies: 3072 wide for mlp.c_proj
-        return "wide" if name.startswith("mlp_proj") else "short"
-
-    inputs = {"short": short, "wide": wide}
-    rows = [
-        (
-            what,
-            "NumPy x @ Wᵀ",
-            median_ms(repeats, lambda: [inputs[rows_for(n)] @ w.T for n, w in weights.items()]),
-        )
-    ]
-    types = [TensorType(DType.float32, list(inputs[k].shape), device=CPU()) for k in inputs]
-    tensors = [Tensor.from_dlpack(inputs[k]) for k in inputs]
-    ways = {
-        "MAX x @ Wᵀ": lambda w, x: x @ w.T,
-        "MAX (W @ xᵀ)ᵀ": lambda w, x: (w @ x.T).T,
+    rows_by_width = {  # the row each matrix multiplies: 3072 wide for mlp.c_proj
+        width: rng.standard_normal((1, width), dtype=np.float32) for width in (n_embd, 4 * n_embd)
     }
-    for label, product in ways.items():
+    what = f"all {len(weights)} matrices ({sum(w.nbytes for w in weights.values()) / 1e6:.0f} MB)"
+    numpy_ms = median_ms(
+        repeats, lambda: [rows_by_width[w.shape[1]] @ w.T for w in weights.values()]
+    )
+    rows = [(what, "NumPy x @ Wᵀ", numpy_ms)]
+    types = [TensorType(DType.float32, [1, width], device=CPU()) for width in rows_by_width]
+    tensors = [Tensor.from_dlpack(row) for row in rows_by_width.values()]
+    for label in ("MAX x @ Wᵀ", "MAX (W @ xᵀ)ᵀ"):
 
-        def forward(m, short, wide, product=product):
-            given = {"short": short, "wide": wide}
-            return [product(getattr(m, n), given[rows_for(n)]) for n in shapes]
+        def forward(m, *row_inputs, product=ONE_ROW_PRODUCTS[label]):
+            by_width = dict(zip(rows_by_width, row_inputs, strict=True))
+            return [product(getattr(m, n), by_width[shape[1]]) for n, shape in shapes.items()]
 
         graph = compiled(forward, *types, weights=weights)
         rows.append((what, label, median_ms(repeats, graph, *tensors)))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "fixtures" / "tiny-gpt2"
-QUICK = ["--model", str(TINY), "--prompt-tokens", "5", "--new-tokens", "6", "--repeats", "1"]
-QUICK += ["--no-cold"]
+QUICK = ["--model", str(TINY), "--prompt-tokens", "5", "--new-tokens", "6", "--repeats", "1",
+         "--no-cold"]  # fmt: skip
 
 
 def test_generate_benchmark_reports_every_runner_with_hf_ids():
