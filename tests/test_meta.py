@@ -87,6 +87,27 @@ def test_known_mistake_is_caught_with_its_hint(number, index, cpu, tmp_path):
     assert report.hints == [spec.mistakes[index].hint], report.first_failure()
 
 
+def test_step13_whole_text_fed_again_is_explained(cpu, tmp_path):
+    """The chapter's fourth step-13 mistake lives in the loop, not in a module, so it has no
+    variant: feeding the whole text again on top of the cache must still fail with a message
+    that says what to do instead."""
+    from checks.spec import solution_with
+
+    source = solution_with(
+        13,
+        "            logits, cache = run([token], cache)  # decode: one token, the cache holds "
+        "the rest",
+        "            prompt_ids = [*prompt_ids, token]\n"
+        "            logits, cache = run(prompt_ids, cache)  # the whole text again",
+    )
+    path = tmp_path / "step_13.py"
+    path.write_text(source)
+    report = engine.run(registry.spec(13), path, cpu)
+    assert report.status == "failed"
+    assert report.problem is not None, report.first_failure()
+    assert "after the prefill, run one new token at a time" in report.problem.detail, report.problem
+
+
 # Compiling a step's variants takes minutes for the larger modules on a fresh machine: the
 # default run keeps the smallest (token embeddings), the rest are slow.
 @pytest.mark.parametrize(
