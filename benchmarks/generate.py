@@ -82,7 +82,7 @@ def compile_times(model, target, cold: bool) -> dict[str, float]:
     its kernel cache may hold kernels already) and warm (a new session finds them stored)."""
     import shutil
 
-    from checks import runtime
+    from checks import paths, runtime
     from solutions import solution_12, solution_13
 
     compilers = {
@@ -99,13 +99,13 @@ def compile_times(model, target, cold: bool) -> dict[str, float]:
 
     times: dict[str, float] = {}
     if cold:
-        saved = runtime.CACHE_DIR
+        saved = paths.cache_dir()
         with tempfile.TemporaryDirectory() as store:
-            runtime.CACHE_DIR = Path(store)
+            os.environ[paths.CACHE_ENV] = store
             try:
                 compile_all("cold")
             finally:
-                runtime.CACHE_DIR = saved
+                os.environ[paths.CACHE_ENV] = str(saved)
             # Keep what was compiled: the warm run below and later runs reuse it.
             (saved / "mef").mkdir(parents=True, exist_ok=True)
             for mef in (Path(store) / "mef").glob("*.mef"):

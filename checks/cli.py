@@ -10,7 +10,6 @@ endless loop or a crash inside MAX ends in one clear report instead of a frozen 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -23,11 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(os.environ.get("GPT2_CHECKS_CACHE", ROOT / ".cache" / "checks"))
 DEBUG_ENV = "GPT2_CHECKS_DEBUG"  # "1": show the checker's own tracebacks
 
-USAGE = """python -m checks STEP [--file PATH] [--device cpu|gpu|auto] [--time-limit S]
-       python -m checks all | progress | next | watch
+USAGE = """python -m checks STEP [--file PATH] [--device cpu|gpu|auto] [--time-limit S] [--no-warmup]
+       python -m checks all | progress | next | watch | warm
        python -m checks new-step "Title" [--kind module|function] [--dry-run]"""
 
-COMMANDS = ("all", "progress", "watch", "new-step", "next")
+COMMANDS = ("all", "progress", "watch", "new-step", "next", "warm")
+EAGER_FIRST_ENV = "GPT2_CHECKS_EAGER_FIRST"  # "1"/"0": run a new module eagerly first, or not
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "target",
         help="a step (6, 06, s06); 'all'; 'progress' (a table of every step); 'next' (the "
-        "first step not passing yet); 'watch' (check each step file you save); 'new-step'",
+        "first step not passing yet); 'watch' (check each step file you save); 'warm' "
+        "(compile what the checks need, now, with a progress bar); 'new-step'",
     )
     parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help="check this file as if it were the step")
@@ -65,6 +66,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="new-step: list what would be written, write nothing"
+    )
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="do not start the background warm-up (also: GPT2_CHECKS_WARMUP=0); a module MAX "
+        "has not compiled yet is then compiled before it is checked",
+    )
+    parser.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # warm
+    parser.add_argument("--task", help=argparse.SUPPRESS)  # warm: one task, in this process
+    parser.add_argument(
+        "--all",
+        dest="everything",
+        action="store_true",
+        help="warm: also every step's reference and known-mistake graphs (what checks "
+        "compile with --no-warmup)",
     )
     parser.add_argument("--only", help=argparse.SUPPRESS)  # all: these steps (used internally)
     return parser
@@ -95,13 +111,24 @@ def main(argv: list[str] | None = None) -> int:
         return scaffold.main(" ".join(args.words), kind=args.kind, dry_run=args.dry_run)
     if args.words:
         return _error(f"Unexpected {' '.join(args.words)!r}. Usage: {USAGE.splitlines()[0]}")
-    if args.target in ("all", "progress", "watch", "next") and args.file:
+    if args.target in ("all", "progress", "watch", "next", "warm") and args.file:
         return _error("--file checks one step: python -m checks 06 --file PATH")
     if args.time_limit <= 0:
         return _error("--time-limit must be a positive number of seconds")
+    from checks import warmup
+
+    if args.no_warmup:
+        os.environ[warmup.DISABLE_ENV] = "0"  # the child and the watch's checks inherit it
+    if args.target == "warm":
+        if args.task:
+            return warmup.run_task(args.task, args.device)
+        return warmup.main(
+            background=args.background, device=args.device, everything=args.everything
+        )
     if args.target == "watch":
         from checks import watch
 
+        warmup.start_background()
         return watch.main(device=args.device, time_limit=args.time_limit)
     if args.target not in COMMANDS:
         number = registry.parse_step(args.target)
@@ -114,9 +141,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if supervisor.in_child():
         supervisor.start_child()
+        from checks import runtime
+
+        runtime.on_compile(lambda on, _what: supervisor.send("compile", on=on))
         code = _run_guarded(args)
         supervisor.send("finish", code=code)
         return code
+    if args.target != "progress":  # the first check starts it; later ones find it running
+        warmup.start_background()
     if os.environ.get(supervisor.IN_PROCESS_ENV) == "1":
         return _run_guarded(args)
     try:
@@ -188,15 +220,16 @@ def stop_problem(stop: supervisor.Stop, limit_hint: str):
             "line": line,
             "source": linecache.getline(stop.file, line).rstrip(),
         }
+    if stop.kind == "compile-timeout":
+        return Problem(
+            "timeout",
+            f"MAX's compiler worked for {stop.limit / 60:g} minutes without finishing"
+            + (f" while {stop.doing}." if stop.doing else "."),
+            "That is MAX, not your code: your code does not run while MAX compiles, and that "
+            "time never counts against it. Run the check again; if it happens again, please "
+            "report it with the output of the same command.",
+        )
     if stop.kind == "timeout":
-        if stop.doing and stop.doing.startswith(("compiling", "running your module eagerly")):
-            return Problem(
-                "timeout",
-                f"MAX did not finish {stop.doing} within {stop.limit:g} s.",
-                "On a first run MAX compiles kernels, which can take long on a busy machine.\n"
-                f"Run the check again; if it keeps happening, allow more time: {limit_hint}",
-                **where,
-            )
         return Problem(
             "timeout",
             f"Your code did not finish within {stop.limit:g} s while {stop.doing}.",
@@ -240,7 +273,7 @@ def show_stop(stop: supervisor.Stop, args, quiet: bool = False) -> None:
     if not stop.number:
         report.console.print(f"[red]✗[/] {problem.title}\n  {problem.detail}")
         return
-    if stop.fingerprint:
+    if stop.fingerprint and stop.kind != "compile-timeout":  # MAX stuck: nothing to remember
         _store(stop.number, stop.fingerprint, "failed", problem.title)
     if quiet:
         report.console.print(f"[dim]Step {step} was stopped: {problem.title}[/]")
@@ -330,13 +363,32 @@ def run_one(number: int, path: Path | None, target):
         fingerprint=_fingerprint(number, file, target) if own else None,
     )
     learner.take_printed()
-    with report.progress(f"Step {number:02d}") as notify:
-        result = engine.run(spec, file, target, notify=notify)
+    with report.progress(f"Step {number:02d}"):
+        result = engine.run(spec, file, target, eager_first=eager_first())
     printed = learner.take_printed()
+    if result.pending:  # ran eagerly: the warm-up compiles it for the next check
+        from checks import warmup
+
+        warmup.enqueue(number, result.pending, target)
+        warmup.start_background()
     if own:
         _remember(number, file, target, result)
-    supervisor.send("done", number=number, status=result.status, detail=result.first_failure())
+    supervisor.send(
+        "done", number=number, status=result.status, detail=result.first_failure(), ran=result.ran
+    )
     return result, printed
+
+
+def eager_first() -> bool:
+    """Whether a module MAX has not compiled yet runs eagerly first (its compile left to the
+    warm-up, for the next check): yes, unless the warm-up is off or GPT2_CHECKS_EAGER_FIRST
+    says otherwise."""
+    from checks import warmup
+
+    setting = os.environ.get(EAGER_FIRST_ENV)
+    if setting in ("0", "1"):
+        return setting == "1"
+    return not warmup.disabled()
 
 
 def check(number: int, path: Path | None, target):
@@ -356,7 +408,7 @@ def next_step(target) -> int:
         path = engine.step_file(number)
         known = state.get(f"{number:02d}") or {}
         fresh = path.exists() and known.get("fingerprint") == _fingerprint(number, path, target)
-        if fresh and known.get("status") == "passed":
+        if fresh and known.get("status") == "passed" and known.get("compiled") is not False:
             continue
         result, printed = run_one(number, None, target)
         if not result.passed:
@@ -383,26 +435,11 @@ def _is_own(number: int, path: Path) -> bool:
         return False
 
 
-_CHECKER_FILES = ("engine.py", "learner.py", "runtime.py", "spec.py", "explain.py")
-
-
 def _fingerprint(number: int, path: Path, target) -> str:
-    """What a result depends on: the learner's file, the references (a step imports earlier
-    solutions), the step's spec, the checker's engine, MAX's version and the device."""
-    from checks import runtime
+    """What a result depends on (see ``checks.fingerprint``)."""
+    from checks import fingerprint
 
-    parts = [Path(path), registry.SPECS_DIR / f"step_{number:02d}.py"]
-    parts += sorted((ROOT / "solutions").glob("solution_*.py"))
-    parts += [Path(__file__).parent / name for name in _CHECKER_FILES]
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.name.encode() + b"\0")
-        try:
-            digest.update(part.read_bytes())
-        except OSError:
-            digest.update(b"<missing>")
-    digest.update(f"{runtime._max_version()}|{target.name}".encode())
-    return digest.hexdigest()
+    return fingerprint.of_check(path, target.name)
 
 
 def _load_progress() -> dict:
@@ -413,9 +450,16 @@ def _load_progress() -> dict:
         return {}
 
 
-def _store(number: int, fingerprint: str, status: str, detail: str) -> None:
+def _store(
+    number: int, fingerprint: str, status: str, detail: str, compiled: bool = True
+) -> None:
     state = _load_progress()
-    state[f"{number:02d}"] = {"fingerprint": fingerprint, "status": status, "detail": detail}
+    state[f"{number:02d}"] = {
+        "fingerprint": fingerprint,
+        "status": status,
+        "detail": detail,
+        "compiled": compiled,  # False: ran eagerly; the next check confirms it compiled
+    }
     path = _progress_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -428,7 +472,13 @@ def _store(number: int, fingerprint: str, status: str, detail: str) -> None:
 
 def _remember(number: int, path: Path, target, result) -> None:
     status = "not started" if result.status == "not-started" else result.status
-    _store(number, _fingerprint(number, path, target), status, result.first_failure())
+    _store(
+        number,
+        _fingerprint(number, path, target),
+        status,
+        result.first_failure(),
+        compiled=result.ran == "compiled",
+    )
 
 
 def progress(target) -> int:
@@ -446,8 +496,10 @@ def progress(target) -> int:
             rows.append((number, spec.title, "missing", f"{os.path.relpath(path)} does not exist"))
             continue
         known = state.get(f"{number:02d}")
-        if not isinstance(known, dict) or known.get("fingerprint") != _fingerprint(
-            number, path, target
+        if (
+            not isinstance(known, dict)
+            or known.get("fingerprint") != _fingerprint(number, path, target)
+            or known.get("compiled") is False  # ran eagerly last time: check it compiled now
         ):
             result, _printed = run_one(number, path, target)
             rechecked.append(number)
@@ -463,4 +515,7 @@ def progress(target) -> int:
     report.console.print(
         f"[dim]Checked now: {listed}. Unchanged since their last check: {reused}.[/]"
     )
+    from checks import warmup
+
+    report.console.print(f"[dim]{warmup.status().line()}[/]")
     return 0 if all(r[2] == "passed" for r in rows) else 1

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +61,10 @@ class Report:
     seconds: float = 0.0
     # Module steps: per input, (case, x, yours, reference, mistake variants' outputs).
     results: list = field(default_factory=list, repr=False)
+    # "compiled": your module ran through MAX's graph compiler; "eager": on MAX's eager
+    # interpreter, its graph not compiled yet (``pending`` lists what to compile for next time).
+    ran: str = "compiled"
+    pending: list = field(default_factory=list, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -245,9 +248,7 @@ def _parameter_items(mine: dict, ref: dict) -> list[Item]:
     return items
 
 
-def _check_module(
-    spec: ModuleStep, path: Path, target, report: Report, notify: Callable[[str], None]
-):
+def _check_module(spec: ModuleStep, path: Path, target, report: Report, eager_first: bool):
     from max.experimental.nn import Module
 
     solution = solution_module(spec.number)
@@ -289,37 +290,57 @@ def _check_module(
     for case in spec.cases:
         groups.setdefault((case.dims, case.kind), []).append(case)
 
-    results = []  # (case, x, mine_out, ref_out, variant_outs: filled in only to diagnose)
-    for (_dims, _kind), cases in groups.items():
-        types = [runtime.tensor_type(target, _input_dtype(cases[0], target), cases[0].symbolic(config))]
-        # Trace the learner's forward on its own first: its Python runs here under the short
-        # time limit, and its errors surface before anything is compiled.
+    # Trace the learner's forward first: its Python runs here under the time limit, and its
+    # errors surface before anything runs.
+    traced = []  # (cases, input types, your traced graph)
+    for cases in groups.values():
+        types = _case_types(cases[0], config, target)
         with guarded(path, f"tracing {spec.name}.forward"):
-            mine_graph = mine.trace(*types).graph
-        if not (runtime.is_cached(ref, types) and runtime.is_graph_cached(mine_graph)):
-            notify("compiling")
-        compiled_ref = runtime.compile_module(ref, types, _tied(weights, ref), target)
-        started = time.perf_counter()
-        with guarded(path, f"compiling {spec.name}", slow=True):
-            compiled_mine = runtime.compile_module(mine, types, _tied(weights, mine), target)
-        report.items.append(
-            Item(
-                True,
-                f"compiled with MAX on {target.label}",
-                f"input {_type_label(cases[0], config)} ({time.perf_counter() - started:.1f} s)",
+            traced.append((cases, types, mine.trace(*types).graph))
+
+    # A graph MAX has not compiled yet takes it a minute or more. With ``eager_first`` the
+    # learner does not wait for that: their module runs on MAX's eager interpreter now, and
+    # the graph is handed back (``report.pending``) to be compiled in the background.
+    eager = eager_first and not all(runtime.is_graph_cached(graph) for *_, graph in traced)
+    if eager:
+        report.ran = "eager"
+        with guarded(path, f"loading weights into {spec.name}"):
+            mine.load_state_dict(_tied(weights, mine))
+    results = []  # (case, x, mine_out, ref_out, variant_outs: filled in only to diagnose)
+    for cases, types, graph in traced:
+        reference = _reference_runner(spec, ref, types, weights, target, eager_first)
+        if eager:
+            report.pending.append(graph)
+            run_mine = _eager_runner(mine, target)
+            report.items.append(
+                Item(
+                    True,
+                    f"ran on MAX's eager interpreter on {target.label}",
+                    f"input {_type_label(cases[0], config)}",
+                )
             )
-        )
+        else:
+            started = time.perf_counter()
+            with guarded(path, f"compiling {spec.name}"):
+                run_mine = runtime.compile_module(mine, types, _tied(weights, mine), target)
+            report.items.append(
+                Item(
+                    True,
+                    f"compiled with MAX on {target.label}",
+                    f"input {_type_label(cases[0], config)} ({time.perf_counter() - started:.1f} s)",
+                )
+            )
         for case in cases:
             x = _inputs(case, config, rng)
-            expected = runtime.to_numpy(compiled_ref(runtime.to_tensor(x, target)))
+            expected = reference(x)
             with guarded(path, f"running {spec.name} on input {case.describe(config)}"):
-                mine_out = compiled_mine(runtime.to_tensor(x, target))
-            if isinstance(mine_out, (tuple, list)):
-                raise Problem(
-                    "output",
-                    f"{spec.name}.forward returned {len(mine_out)} values; expected one tensor.",
-                )
-            mine_out, wrong_dtype = _output_array(mine_out, expected)
+                mine_out = run_mine(runtime.to_tensor(x, target))
+                if isinstance(mine_out, (tuple, list)):
+                    raise Problem(
+                        "output",
+                        f"{spec.name}.forward returned {len(mine_out)} values; expected one tensor.",
+                    )
+                mine_out, wrong_dtype = _output_array(mine_out, expected)
             if wrong_dtype:
                 report.items.append(Item(False, f"output for input {case.describe(config)}", wrong_dtype))
                 continue
@@ -344,7 +365,9 @@ def _check_module(
     # Which known mistake do the numbers match? The variants are compiled only now, when a
     # learner needs the diagnosis: a passing check never pays for them.
     if any(m.variant is not None for m in spec.mistakes):
-        results = report.results = with_variant_outputs(spec, results, target, notify)
+        results = report.results = with_variant_outputs(
+            spec, results, target, compile=not eager_first
+        )
     matched = match_mistake(spec, results, atol, rtol)
     # Right numbers eagerly but wrong once compiled: MAX, not the learner. Tried only when
     # MAX's compiler is known to turn correct code into this mistake's numbers: an eager
@@ -352,6 +375,7 @@ def _check_module(
     if (
         matched is not None
         and matched.compiler_lookalike
+        and report.ran == "compiled"
         and _eager_agrees(spec, mine_cls, config, weights, results, target, atol, rtol, path)
     ):
         report.hints.append(COMPILER_ISSUE)
@@ -363,33 +387,86 @@ def _check_module(
         report.hints.append(spec.hint)
 
 
-def with_variant_outputs(spec: ModuleStep, results: list, target, notify=None) -> list:
-    """``results`` with every mistake variant's output on each input filled in: the numbers
-    each known mistake would give, from one compiled graph (per input rank) running them all,
-    with the weights the check gave the reference."""
+def _mistake_bundle(spec: ModuleStep, target):
+    """The known-mistake variants of ``spec``, built from the reference: (each variant, one
+    module running them all, that module's weights: the reference's, per variant)."""
     variants = [m for m in spec.mistakes if m.variant is not None]
     ref_cls = getattr(solution_module(spec.number), spec.name)
     config = small_config(spec)
     with runtime.building(target):
         ref = spec.build(ref_cls, config)
-        bundle = _bundle([spec.build(m.variant(ref_cls), config) for m in variants])
+        members = [spec.build(m.variant(ref_cls), config) for m in variants]
+        bundle = _bundle(members)
     weights = _weights(_shapes(ref), seed=1000 + spec.number)
     bundle_weights = {
         f"{i}.{name}": value
         for i, member in enumerate(bundle)
         for name, value in _tied(weights, member).items()
     }
-    compiled, filled = {}, []
+    return members, bundle, bundle_weights, weights
+
+
+def _case_types(case: Case, config, target) -> list:
+    return [runtime.tensor_type(target, _input_dtype(case, target), case.symbolic(config))]
+
+
+def compile_mistakes(spec: ModuleStep, target) -> None:
+    """Compile the graphs that run ``spec``'s known mistakes, one per input rank (the
+    warm-up does this ahead of time, so that naming a mistake costs no compile)."""
+    _members, bundle, bundle_weights, _ = _mistake_bundle(spec, target)
+    config = small_config(spec)
+    seen = set()
+    for case in spec.cases:
+        if (case.dims, case.kind) not in seen:
+            seen.add((case.dims, case.kind))
+            runtime.compile_module(bundle, _case_types(case, config, target), bundle_weights, target)
+
+
+def with_variant_outputs(spec: ModuleStep, results: list, target, compile: bool = True) -> list:
+    """``results`` with every mistake variant's output on each input filled in: the numbers
+    each known mistake would give, with the weights the check gave the reference.
+
+    They come from one compiled graph (per input rank) running them all, or, where that graph
+    is not compiled yet and ``compile`` is False, from running each variant eagerly."""
+    members, bundle, bundle_weights, weights = _mistake_bundle(spec, target)
+    config = small_config(spec)
+    runners, filled = {}, []
     for case, x, mine_out, ref_out, _ in results:
         key = (case.dims, case.kind)
-        if key not in compiled:
-            types = [runtime.tensor_type(target, _input_dtype(case, target), case.symbolic(config))]
-            if notify and not runtime.is_cached(bundle, types):
-                notify("compiling")
-            compiled[key] = runtime.compile_module(bundle, types, bundle_weights, target)
-        outs = [runtime.to_numpy(o) for o in compiled[key](runtime.to_tensor(x, target))]
+        if key not in runners:
+            types = _case_types(case, config, target)
+            if compile or runtime.is_cached(bundle, types):
+                runners[key] = runtime.compile_module(bundle, types, bundle_weights, target)
+            else:
+                for member in members:
+                    member.load_state_dict(_tied(weights, member))
+                runs = [_eager_runner(member, target) for member in members]
+                runners[key] = lambda tensor, runs=runs: [run(tensor) for run in runs]
+        outs = [runtime.to_numpy(o) for o in runners[key](runtime.to_tensor(x, target))]
         filled.append((case, x, mine_out, ref_out, outs))
     return filled
+
+
+def _eager_runner(module, target):
+    """``x -> module(x)``, run eagerly: ``module`` holds its weights, and MAX's eager
+    interpreter computes the result when it is read (``to_numpy``)."""
+
+    def run(x):
+        with runtime.building(target, lazy=False):
+            return module(x)
+
+    return run
+
+
+def _reference_runner(spec, ref, types, weights, target, eager_first: bool):
+    """``x -> the reference's output`` as a NumPy array: compiled if MAX has compiled it
+    before (or ``eager_first`` is False), else run eagerly rather than wait for a compile."""
+    if not eager_first or runtime.is_cached(ref, types):
+        compiled = runtime.compile_module(ref, types, _tied(weights, ref), target)
+        return lambda x: runtime.to_numpy(compiled(runtime.to_tensor(x, target)))
+    ref.load_state_dict(_tied(weights, ref))
+    run = _eager_runner(ref, target)
+    return lambda x: runtime.to_numpy(run(runtime.to_tensor(x, target)))
 
 
 def match_mistake(spec: ModuleStep, results: list, atol: float, rtol: float):
@@ -448,7 +525,7 @@ def _eager_agrees(spec, mine_cls, config, weights, results, target, atol, rtol, 
         eager.load_state_dict(_tied(weights, eager))
         with runtime.building(target, lazy=False):
             for _case, x, _mine, ref_out, _ in results:
-                with guarded(path, "running your module eagerly", slow=True):
+                with guarded(path, "running your module eagerly"):
                     out = runtime.to_numpy(eager(runtime.to_tensor(x, target)))
                 if not compare_arrays(out, ref_out, atol, rtol)[0]:
                     return False
@@ -460,17 +537,18 @@ def _eager_agrees(spec, mine_cls, config, weights, results, target, atol, rtol, 
 # --------------------------------------------------------------------------- value steps
 
 
-def _check_values(spec: ValueStep, path: Path, target, report: Report, notify):
+def _check_values(spec: ValueStep, path: Path, target, report: Report):
     solution = solution_module(spec.number)
     ns = load(path, f"_learner_step_{spec.number:02d}")
     require(ns, spec.public, path)
-    notify("running")
     failures = []
     for case in spec.cases:
+        # The learner's code first: an untouched skeleton stops here, before the reference
+        # costs anything (steps 12-13 compile a model for it).
+        with guarded(path, f"evaluating {spec.describe(case)}"):
+            actual = spec.evaluate(ns, case, target)
         reference = spec.evaluate(solution, case, target)
         expected = spec.expected(case, reference) if spec.expected else reference
-        with guarded(path, f"evaluating {spec.describe(case)}", slow=spec.slow):
-            actual = spec.evaluate(ns, case, target)
         ok, detail = spec.compare(actual, expected)
         report.items.append(Item(ok, spec.describe(case), detail))
         if not ok:
@@ -495,21 +573,23 @@ def _check_values(spec: ValueStep, path: Path, target, report: Report, notify):
 # --------------------------------------------------------------------------- entry point
 
 
-def run(
-    spec, path: Path | None = None, target=None, notify: Callable[[str], None] | None = None
-) -> Report:
-    """Check ``path`` (default: the learner's step file) against ``spec``."""
+def run(spec, path: Path | None = None, target=None, eager_first: bool = False) -> Report:
+    """Check ``path`` (default: the learner's step file) against ``spec``.
+
+    ``eager_first``: where MAX has not compiled the learner's module yet, run it on MAX's
+    eager interpreter instead of waiting for the compile (``Report.pending`` then lists the
+    graphs to compile, for the next check). Without it, everything is compiled first.
+    """
     path = Path(path) if path is not None else step_file(spec.number)
     report = Report(spec.number, spec.title, path)
-    notify = notify or (lambda _stage: None)
     started = time.perf_counter()
     try:
         target = target or runtime.pick_device("auto")
         report.target = target.label
         if spec.kind == "module":
-            _check_module(spec, path, target, report, notify)
+            _check_module(spec, path, target, report, eager_first)
         else:
-            _check_values(spec, path, target, report, notify)
+            _check_values(spec, path, target, report)
         report.status = "passed" if report.items and all(i.ok for i in report.items) else "failed"
     except Problem as problem:
         report.problem = problem

@@ -81,14 +81,14 @@ def take_printed() -> list[str]:
 
 
 @contextlib.contextmanager
-def guarded(path: Path, doing: str, *, slow: bool = False):
+def guarded(path: Path, doing: str):
     """Run learner code: capture its output, and turn anything it raises into a Problem.
 
-    While it runs, the parent process (``checks.supervisor``) holds it to a time limit:
-    ``slow=True`` where MAX may compile kernels meanwhile, which takes minutes on a first run.
+    While it runs, the parent process (``checks.supervisor``) holds it to a time limit; the
+    compiles MAX does meanwhile do not count (``checks.runtime`` announces them).
     """
     out = _Captured()
-    supervisor.enter(doing, slow)
+    supervisor.enter(doing)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             yield out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -25,9 +27,14 @@ def _tty() -> bool:
 
 console = Console(highlight=False, soft_wrap=False, width=None if _tty() else 120)
 
-FIRST_RUN = (
-    "Compiling with MAX. The first run compiles kernels (about a minute); later runs take seconds."
+COMPILING = "MAX is compiling kernels for this step, first time only"
+WAITING = "waiting for the warm-up, which is compiling this right now"
+EAGER_NOTE = (
+    "Your module ran on MAX's eager interpreter, which answers at once. MAX's graph compiler "
+    "is compiling it in the background (a minute or two, for this version of your file "
+    "only); the next check runs it compiled."
 )
+SHOW_AFTER = 1.5  # seconds: a compile shorter than this (a file read back) is not shown
 
 
 def _rel(path: Path | str) -> str:
@@ -37,27 +44,79 @@ def _rel(path: Path | str) -> str:
         return str(path)
 
 
+class CompileStatus:
+    """Tells the learner, live, while MAX compiles: what, and for how long so far.
+
+    On a terminal a spinner line counts the seconds; in a log, one line when a compile has
+    lasted ``SHOW_AFTER`` seconds and one when it ends.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._lock = threading.Lock()
+        self._since: float | None = None
+        self._what = "compile"
+        self._shown = False
+        self._status = None
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="compile-status", daemon=True)
+        self._ticker.start()
+
+    def __call__(self, on: bool, what: str) -> None:
+        with self._lock:
+            if on:
+                self._since, self._what, self._shown = time.monotonic(), what, False
+                return
+            since, shown = self._since, self._shown
+            self._since = None
+            if self._status is not None:
+                self._status.stop()
+                self._status = None
+            elif shown and since is not None:
+                console.print(f"[dim]{self.label}: MAX compiled for {time.monotonic() - since:.0f} s.[/]")
+
+    def _text(self, seconds: float) -> str:
+        doing = WAITING if self._what == "wait" else COMPILING
+        return f"{self.label}: {doing}: {seconds:.0f} s so far"
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            with self._lock:
+                if self._since is None:
+                    continue
+                seconds = time.monotonic() - self._since
+                if seconds < SHOW_AFTER:
+                    continue
+                if console.is_terminal:
+                    if self._status is None:
+                        self._status = console.status(self._text(seconds), spinner="dots")
+                        self._status.start()
+                    else:
+                        self._status.update(self._text(seconds))
+                elif not self._shown:
+                    console.print(f"[dim]{self._text(seconds)}…[/]")
+                self._shown = True
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self._status is not None:
+                self._status.stop()
+                self._status = None
+
+
 @contextlib.contextmanager
 def progress(label: str):
-    """A spinner while a check runs; it says so when MAX compiles."""
-    status = None
+    """While a check runs: says so, live, whenever MAX compiles (see ``CompileStatus``)."""
+    from checks import runtime
 
-    def notify(stage: str) -> None:
-        nonlocal status
-        if stage != "compiling" or status is not None:
-            return
-        if console.is_terminal:
-            status = console.status(f"{label}: {FIRST_RUN}", spinner="dots")
-            status.start()
-        else:
-            console.print(f"[dim]{label}: {FIRST_RUN}[/]")
-            status = False
-
+    status = CompileStatus(label)
+    remove = runtime.on_compile(status)
     try:
-        yield notify
+        yield status
     finally:
-        if status:
-            status.stop()
+        remove()
+        status.close()
 
 
 def show(report, printed: list[str] | None = None) -> None:
@@ -82,6 +141,8 @@ def show(report, printed: list[str] | None = None) -> None:
     _printed(printed)
     for hint in report.hints:
         console.print(f"  [yellow]hint[/] {escape(hint)}")
+    if getattr(report, "ran", "compiled") == "eager":
+        console.print(f"  [dim]{EAGER_NOTE}[/]")
     if report.passed:
         console.print(f"[bold green]PASSED[/] step {report.number:02d} in {report.seconds:.1f} s")
     else:

@@ -5,26 +5,35 @@
 * ``pick_device()`` turns ``--device cpu|gpu|auto`` into a MAX device.
 * ``building()`` is the context every module is built in: lazily, on that device, in float32.
 * ``compile_module()`` compiles through MAX's graph compiler and keeps the compiled artifact
-  (a MEF file) keyed by the graph's text, so an unchanged module is not compiled twice.
+  (a MEF file) keyed by the graph's text, so an unchanged module is not compiled twice, not
+  even by two processes at once (the second waits for the first: see ``file_lock``).
+* ``watch_compiles()`` makes every compile MAX does in this process announce itself to
+  ``on_compile`` listeners: the checker stops the learner's clock and tells the learner.
+* ``InterpretFirst`` runs eager code on MAX's eager interpreter (kernels compiled once per
+  machine), compiling a graph only for what the interpreter cannot run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
 import re
 import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE_DIR = Path(os.environ.get("GPT2_CHECKS_CACHE", ROOT / ".cache" / "checks"))
+from checks import paths
+
+ROOT = paths.ROOT
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -44,9 +53,11 @@ def quiet_max() -> None:
     # making eager code ~100x slower. A plain handler of our own avoids it.
     if sys.version_info < (3, 13) and _in_main_thread():
         signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
-    for name in ("max", "max.engine", "max.experimental", "max.graph"):
+    for name in ("max", "max.engine", "max.experimental", "max.graph", "max._eager_policy"):
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("TQDM_DISABLE", "1")
+    watch_compiles()
+    interpret_eager_code()
 
 
 def _in_main_thread() -> bool:
@@ -135,33 +146,36 @@ def _caching_session_class():
         """An InferenceSession that keeps each compiled graph on disk, keyed by its text.
 
         The graph text names weights but holds no values, so new weights reuse the artifact;
-        any change to the traced computation gives a new key and a real compile.
+        any change to the traced computation gives a new key and a real compile. (MAX's own
+        store of precompiled MEFs, ``InferenceSession(precompiled_mefs=...)``, finds an
+        artifact by the graph's name and signature: every version of a learner's module has
+        the same name and signature, and a different computation.)
         """
 
         hits = 0
         misses = 0
 
         def compile_reusing_mefs(self, model, **kwargs):
-            body = _KERNEL_PATHS.sub("", repr(model))
-            key = hashlib.sha256(f"{_max_version()}\n{body}".encode()).hexdigest()[:40]
-            path = CACHE_DIR / "mef" / f"{key}.mef"
-            if path.exists():
+            path = mef_path(model)
+            # The warm-up may be compiling this very graph: wait for it, then load its file.
+            with compiling(), file_lock(f"mef-{path.stem}"):
+                if path.exists():
+                    try:
+                        compiled = self.compile(path)
+                        type(self).hits += 1
+                        return compiled
+                    except Exception:
+                        path.unlink(missing_ok=True)
+                type(self).misses += 1
+                compiled = self.compile(model, **kwargs)
                 try:
-                    compiled = self.compile(path)
-                    type(self).hits += 1
-                    return compiled
-                except Exception:
-                    path.unlink(missing_ok=True)
-            type(self).misses += 1
-            compiled = self.compile(model, **kwargs)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                compiled.export_mef(str(tmp))
-                tmp.replace(path)
-            except Exception:  # a read-only cache only costs speed
-                pass
-            return compiled
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                    compiled.export_mef(str(tmp))
+                    tmp.replace(path)
+                except Exception:  # a read-only cache only costs speed
+                    pass
+                return compiled
 
     return CachingSession
 
@@ -184,11 +198,17 @@ def is_cached(module, input_types) -> bool:
     return is_graph_cached(staged.graph)
 
 
-def is_graph_cached(graph) -> bool:
-    """Whether compiling this traced graph would reuse a stored artifact."""
+def mef_path(graph) -> Path:
+    """Where the compiled artifact of this traced graph is kept: keyed by its text (which
+    names the weights but holds no values) and MAX's version."""
     body = _KERNEL_PATHS.sub("", repr(graph))
     key = hashlib.sha256(f"{_max_version()}\n{body}".encode()).hexdigest()[:40]
-    return (CACHE_DIR / "mef" / f"{key}.mef").exists()
+    return paths.cache_dir() / "mef" / f"{key}.mef"
+
+
+def is_graph_cached(graph) -> bool:
+    """Whether compiling this traced graph would reuse a stored artifact."""
+    return mef_path(graph).exists()
 
 
 def tensor_type(target: Target, dtype, dims):
@@ -246,3 +266,155 @@ def cache_every_compile(target: Target) -> None:
         support._SESSION = session
     except Exception:  # pragma: no cover - a MAX without the variable
         pass
+
+
+# --------------------------------------------------------------------------- compiles, announced
+
+_listeners: list[Callable[[bool, str], None]] = []
+_depth = 0
+_depth_lock = threading.Lock()
+
+
+def on_compile(listener: Callable[[bool, str], None]) -> Callable[[], None]:
+    """Call ``listener(True, what)`` when MAX starts compiling, ``listener(False, what)`` when
+    it is done (nested compiles count once). ``what`` is "compile", or "wait" while another
+    process compiles the same thing. Returns a function that removes the listener."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
+
+
+@contextlib.contextmanager
+def compiling(what: str = "compile") -> Iterator[None]:
+    """A stretch in which MAX compiles (or waits for another process to)."""
+    global _depth
+    with _depth_lock:
+        _depth += 1
+        first = _depth == 1
+    if first:
+        for listener in list(_listeners):
+            listener(True, what)
+    try:
+        yield
+    finally:
+        with _depth_lock:
+            _depth -= 1
+            last = _depth == 0
+        if last:
+            for listener in list(_listeners):
+                listener(False, what)
+
+
+def watch_compiles() -> None:
+    """Make every compile MAX does in this process announce itself (see ``on_compile``).
+
+    Every compile in MAX 26.7 goes through ``InferenceSession.compile``: a graph compiled by
+    ``Module.compile``, an eager op's kernel compiled on first use, a MEF loaded from disk.
+    Wrapping that one method covers them all; two processes compiling the same module take
+    turns (``file_lock``), so the second finds MAX's own on-disk cache filled by the first.
+    """
+    from max.engine import InferenceSession
+
+    original = InferenceSession.compile
+    if getattr(original, "_announced", False):
+        return
+
+    @functools.wraps(original)
+    def compile(self, model, **kwargs):
+        key = _module_key(model)
+        with compiling():
+            if key is None:
+                return original(self, model, **kwargs)
+            with file_lock(f"compile-{key}"):
+                return original(self, model, **kwargs)
+
+    compile._announced = True
+    InferenceSession.compile = compile
+
+
+def _module_key(model) -> str | None:
+    """A key for what ``InferenceSession.compile`` is given (None: a file, nothing to share)."""
+    if isinstance(model, (str, Path)):
+        return None
+    try:
+        module = getattr(model, "module", model)
+        data = module.mlir_module.bytecode
+    except Exception:  # another MAX: no lock, only a chance of compiling twice
+        return None
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def file_lock(name: str):
+    """An exclusive lock shared by every process of this course (the checks, the warm-up).
+
+    Taking it may wait while another process compiles the same thing: that wait is announced
+    as a compile ("wait"), so the learner's clock stands still meanwhile.
+    """
+    from checks import locks
+
+    return locks.lock(name, on_wait=lambda: compiling("wait"))
+
+
+def compile_bytecode(bytecode: bytes, mef: Path, target: Target) -> None:
+    """Compile a graph sent as MAX module bytecode and keep the artifact at ``mef``.
+
+    The way MAX's own compile pool compiles a graph in another process (a module rebuilt
+    from bytecode, compiled, exported as a MEF file), so that a later
+    ``compile_module`` of the same graph finds the file and loads it in a second.
+    """
+    from max import mlir
+    from max._core import Operation
+    from max.graph import Module
+
+    with file_lock(f"mef-{mef.stem}"):
+        if mef.exists():
+            return
+        module = Module(mlir_module=Operation.from_bytecode(bytecode, mlir.Context()))
+        compiled = session_for(target).compile(module)
+        mef.parent.mkdir(parents=True, exist_ok=True)
+        tmp = mef.with_suffix(f".{os.getpid()}.tmp")
+        compiled.export_mef(str(tmp))
+        tmp.replace(mef)
+
+
+# --------------------------------------------------------------------------- eager code
+
+
+class InterpretFirst:
+    """MAX's eager interpreter, and MAX's graph compiler only for graphs it refuses.
+
+    MAX's default eager executor interprets a graph while compiling it in background worker
+    processes, for next time. On a 2-core machine those compiles take the cores the check
+    needs, and a check never runs the same eager graph twice. The interpreter runs each op on
+    a kernel compiled once per machine (the warm-up compiles those ahead of time).
+    """
+
+    def __init__(self) -> None:
+        from max.experimental.executor import InterpreterExecutor
+
+        self._interpreter = InterpreterExecutor(max_ops=None)
+        self._compiled: dict[str, Any] = {}
+
+    def execute(self, graph, inputs):
+        from max.experimental.executor import UnsupportedGraphError
+
+        try:
+            return self._interpreter.execute(graph, inputs)
+        except UnsupportedGraphError:
+            pass
+        key = _module_key(graph) or str(id(graph))
+        model = self._compiled.get(key)
+        if model is None:
+            from max.experimental import support
+
+            model = self._compiled[key] = support._session().load(graph)
+        return model(*inputs)
+
+
+def interpret_eager_code() -> None:
+    """Run eager code with ``InterpretFirst`` (once per process)."""
+    try:
+        from max.experimental import executor
+    except ImportError:  # pragma: no cover - a MAX without executors
+        return
+    if not isinstance(executor.default_executor(), InterpretFirst):
+        executor.set_default_executor(InterpretFirst())

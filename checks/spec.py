@@ -111,7 +111,6 @@ class ValueStep:
     expected: Callable[[Any, Any], Any] | None = None  # (case, reference value) -> expected
     mistakes: Sequence[Mistake] = ()
     hint: str = ""
-    slow: bool = False  # the learner's code compiles with MAX: the long time limit applies
 
     kind = "value"
 

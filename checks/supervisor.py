@@ -7,16 +7,22 @@ on a pipe (``enter``/``leave``, sent by ``checks.learner.guarded``), and the par
 stretch to a time limit. A Python loop that never ends and a MAX call that never returns look
 the same from outside, so one watchdog covers both.
 
-When the limit passes, the parent asks the child where it is (``faulthandler`` writes every
-thread's stack on SIGUSR1, even inside C code), stops the child's whole process group (MAX's
+The limit guards the learner's Python, never MAX's compiler. Every compile MAX does in the
+child (a graph for ``Module.compile``, a kernel for an eager op used for the first time, a
+wait for the warm-up that is compiling the same thing) is announced on the pipe
+(``compile``), and the learner's clock stops while it lasts. A compile has a limit of its
+own, far longer, and running past it is reported as MAX's doing.
+
+When a limit passes, the parent asks the child where it is (``faulthandler`` writes every
+thread's stack on a signal, even inside C code), stops the child's whole process group (MAX's
 compiler workers included) and shows one report naming the learner's line. A child that dies
 (a crash inside MAX, ``os._exit`` in the learner's file) is reported the same way.
 
 The child's events, one JSON object per line:
 
 * ``{"e": "step", "number", "title", "file", "target", "fingerprint"}``: a check starts;
-* ``{"e": "enter", "doing", "slow"}`` / ``{"e": "leave"}``: the learner's code runs / stops
-  (``slow``: MAX may compile kernels meanwhile, so the long limit applies);
+* ``{"e": "enter", "doing"}`` / ``{"e": "leave"}``: the learner's code runs / stops;
+* ``{"e": "compile", "on": true|false}``: MAX starts / ends a compile (the clock stops);
 * ``{"e": "done", "number", "status", "detail"}``: a check ended;
 * ``{"e": "finish", "code"}``: the child is about to exit normally.
 """
@@ -42,12 +48,16 @@ CHANNEL_ENV = "GPT2_CHECKS_CHANNEL"  # the child's end of the pipe, a file descr
 STACKS_ENV = "GPT2_CHECKS_STACKS"  # where the child writes its stacks when asked
 IN_PROCESS_ENV = "GPT2_CHECKS_IN_PROCESS"  # "1": no child, no time limit (for debugging)
 
-DEFAULT_TIME_LIMIT = 60.0  # seconds the learner's code may run at a stretch
-# While MAX may compile (the learner's module, an eager run), kernels are built on the first
-# run: minutes on a slow machine. The learner's own Python already ran, under the short limit,
-# when the checker traced the module, so a long limit here does not hide an endless loop.
-COMPILE_TIME_LIMIT = 900.0
+DEFAULT_TIME_LIMIT = 60.0  # seconds the learner's code may run at a stretch, compiles aside
+# One compile by MAX that runs longer than this is stuck: MAX's problem, reported as such.
+# (The slowest measured: a GPT-2 graph on a 2-core machine with empty caches, about 5 minutes.)
+COMPILE_TIME_LIMIT = 1800.0
 EXIT_GRACE = 10.0  # seconds a child may take to exit after its last word
+# The signal that asks the child for its stacks. Not SIGUSR1: once MAX's runtime runs eager
+# code it takes SIGUSR1 for itself, and the stacks never come. A real-time signal is free.
+STACKS_SIGNAL = getattr(signal, "SIGRTMIN", 0) + 7 if hasattr(signal, "SIGRTMIN") else getattr(
+    signal, "SIGUSR1", None
+)
 
 
 # --------------------------------------------------------------------------- the child's side
@@ -60,18 +70,19 @@ def in_child() -> bool:
 
 
 def start_child() -> None:
-    """Open the channel to the parent; dump stacks on SIGUSR1; exit if the parent goes away."""
+    """Open the channel to the parent; dump stacks on STACKS_SIGNAL; exit if the parent goes
+    away."""
     global _channel
     try:
         _channel = int(os.environ[CHANNEL_ENV])
     except (KeyError, ValueError):
         return
     stacks = os.environ.get(STACKS_ENV)
-    if stacks and hasattr(signal, "SIGUSR1"):
+    if stacks and STACKS_SIGNAL is not None:
         import faulthandler
 
         try:
-            faulthandler.register(signal.SIGUSR1, file=open(stacks, "w"), all_threads=True)  # noqa: SIM115
+            faulthandler.register(STACKS_SIGNAL, file=open(stacks, "w"), all_threads=True)  # noqa: SIM115
         except (OSError, ValueError, RuntimeError):
             pass
     parent = os.getppid()
@@ -96,8 +107,8 @@ def send(event: str, **fields) -> None:
         pass
 
 
-def enter(doing: str, slow: bool = False) -> None:
-    send("enter", doing=doing, slow=slow)
+def enter(doing: str) -> None:
+    send("enter", doing=doing)
 
 
 def leave() -> None:
@@ -116,7 +127,7 @@ class Stop:
     file: str
     target: str
     fingerprint: str | None
-    kind: str  # timeout | crash
+    kind: str  # timeout (the learner's code) | compile-timeout (MAX's compiler) | crash
     doing: str | None  # what the learner's code was doing, None outside it
     limit: float = 0.0
     signal: str | None = None
@@ -140,6 +151,59 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+class LearnerClock:
+    """Time the learner's code has run, not counting the compiles MAX does meanwhile.
+
+    ``phases`` are the stretches of learner code in progress (innermost last), each with the
+    learner time at which it began; ``compiling`` counts the compiles in progress.
+    """
+
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, float]] = []  # (doing, learner time at enter)
+        self.compiling = 0
+        self.compile_began = 0.0
+        self._compiled = 0.0  # seconds spent compiling, finished compiles
+
+    def now(self, wall: float | None = None) -> float:
+        wall = time.monotonic() if wall is None else wall
+        spent = self._compiled + (wall - self.compile_began if self.compiling else 0.0)
+        return wall - spent
+
+    def enter(self, doing: str) -> None:
+        self.phases.append((doing, self.now()))
+
+    def leave(self) -> None:
+        if self.phases:
+            self.phases.pop()
+
+    def compile(self, on: bool) -> None:
+        wall = time.monotonic()
+        if on:
+            if self.compiling == 0:
+                self.compile_began = wall
+            self.compiling += 1
+        elif self.compiling:
+            self.compiling -= 1
+            if self.compiling == 0:
+                self._compiled += wall - self.compile_began
+
+    def reset(self) -> None:
+        self.phases = []
+
+    @property
+    def doing(self) -> str | None:
+        return self.phases[-1][0] if self.phases else None
+
+    def wait(self, time_limit: float, compile_limit: float) -> float | None:
+        """Seconds until a limit passes (None: no limit runs now)."""
+        wall = time.monotonic()
+        if self.compiling:
+            return max(0.0, self.compile_began + compile_limit - wall)
+        if self.phases:
+            return max(0.0, self.phases[-1][1] + time_limit - self.now(wall))
+        return None
+
+
 def run_child(
     argv: list[str], time_limit: float = DEFAULT_TIME_LIMIT, compile_limit: float | None = None
 ) -> Outcome:
@@ -148,7 +212,7 @@ def run_child(
     The child's output goes straight to this process's stdout and stderr (so a terminal stays
     a terminal). Raises ``KeyboardInterrupt`` after stopping the child on Ctrl-C.
     """
-    compile_limit = max(time_limit, COMPILE_TIME_LIMIT if compile_limit is None else compile_limit)
+    compile_limit = COMPILE_TIME_LIMIT if compile_limit is None else compile_limit
     read_end, write_end = os.pipe()
     handle, stacks_path = tempfile.mkstemp(prefix="gpt2-checks-", suffix=".stacks")
     os.close(handle)
@@ -176,27 +240,31 @@ def run_child(
         raise
     os.close(write_end)
     outcome = Outcome(code=1)
-    phases: list[tuple[str, bool, float]] = []  # (doing, slow, started)
+    clock = LearnerClock()
     step: dict | None = None
     finished, finished_at = False, 0.0
     buffer = b""
     try:
         while True:
-            wait = None
             if finished:  # said goodbye: a thread the learner started may not let it exit
                 wait = max(0.0, finished_at + EXIT_GRACE - time.monotonic())
-            elif phases:
-                doing, slow, began = phases[-1]
-                wait = max(0.0, began + (compile_limit if slow else time_limit) - time.monotonic())
+            else:
+                wait = clock.wait(time_limit, compile_limit)
             ready, _, _ = select.select([read_end], [], [], wait)
             if not ready and finished:
                 _kill(proc)
                 break
             if not ready:
-                limit = compile_limit if phases[-1][1] else time_limit
                 stack = _ask_for_stacks(proc, stacks_path)
                 _kill(proc)
-                outcome.stop = _stop(step, "timeout", phases[-1][0], limit=limit, stack=stack)
+                if clock.compiling:
+                    outcome.stop = _stop(
+                        step, "compile-timeout", clock.doing, limit=compile_limit, stack=stack
+                    )
+                else:
+                    outcome.stop = _stop(
+                        step, "timeout", clock.doing, limit=time_limit, stack=stack
+                    )
                 outcome.code = 1
                 return outcome
             chunk = os.read(read_end, 65536)
@@ -211,17 +279,19 @@ def run_child(
                     continue
                 kind = event.get("e")
                 if kind == "enter":
-                    phases.append(
-                        (event.get("doing", ""), bool(event.get("slow")), time.monotonic())
-                    )
-                elif kind == "leave" and phases:
-                    phases.pop()
+                    clock.enter(str(event.get("doing", "")))
+                elif kind == "leave":
+                    clock.leave()
+                elif kind == "compile":
+                    clock.compile(bool(event.get("on")))
                 elif kind == "step":
-                    step, phases = event, []
+                    step = event
+                    clock.reset()
                     outcome.started.append(int(event["number"]))
                 elif kind == "done":
                     outcome.results.append(event)
-                    step, phases = None, []
+                    step = None
+                    clock.reset()
                 elif kind == "finish":
                     finished, finished_at = True, time.monotonic()
                     outcome.code = int(event.get("code", 1))
@@ -236,7 +306,7 @@ def run_child(
             outcome.stop = _stop(  # step None: it died before any check began
                 step,
                 "crash",
-                phases[-1][0] if phases else None,
+                clock.doing,
                 signal=_signal_name(-code) if code < 0 else None,
                 returncode=code,
             )
@@ -269,11 +339,12 @@ def _stop(step: dict | None, kind: str, doing: str | None, **extra) -> Stop:
 
 
 def _ask_for_stacks(proc: subprocess.Popen, path: str) -> str:
-    """The child's Python stacks, written by faulthandler on SIGUSR1 (empty if it cannot)."""
-    if not hasattr(signal, "SIGUSR1"):
+    """The child's Python stacks, written by faulthandler on STACKS_SIGNAL (empty if it
+    cannot)."""
+    if STACKS_SIGNAL is None:
         return ""
     try:
-        proc.send_signal(signal.SIGUSR1)
+        proc.send_signal(STACKS_SIGNAL)
     except OSError:
         return ""
     deadline = time.monotonic() + 2.0

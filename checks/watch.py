@@ -2,7 +2,9 @@
 
 At start it checks the first step that does not pass yet. Then it waits for a save under
 ``steps/`` and checks the step whose file changed (``steps/step_04.py`` → step 04), clearing
-the screen first, until Ctrl-C. Each run is an ordinary supervised check (see
+the screen first, until Ctrl-C. A check that answered from MAX's eager interpreter (the
+module's graph was new) runs again by itself once the warm-up has compiled that graph, so
+the learner sees the compiled check too without saving again. Each run is an ordinary supervised check (see
 ``checks.supervisor``), so an endless loop in the learner's code ends in a report and the
 watch goes on.
 """
@@ -57,6 +59,20 @@ def _run(argv: list[str], args) -> list[dict]:
     return outcome.results
 
 
+def _compiled_since(results: list[dict]) -> int | None:
+    """The step of the last check, if it ran eagerly and the warm-up has compiled it since."""
+    from checks import warmup
+
+    last = results[-1] if results else None
+    if not last or last.get("ran") != "eager" or last.get("number") is None:
+        return None
+    number = int(last["number"])
+    if warmup.waiting(number):
+        return None  # not compiled yet
+    last["ran"] = "compiled"  # once
+    return number
+
+
 def _clear(console, why: str) -> None:
     if console.is_terminal:
         console.clear()
@@ -108,13 +124,19 @@ def main(device: str = "auto", time_limit: float = supervisor.DEFAULT_TIME_LIMIT
             if not started:
                 started = True
                 _clear(console, "Checking the first step that does not pass yet")
-                _footer(console, _run(["next", "--device", device], args), steps_dir)
+                results = _run(["next", "--device", device], args)
+                _footer(console, results, steps_dir)
             number = pick(changes)
             if number is None:
-                continue
-            changed = _rel(steps_dir / f"step_{number:02d}.py")
-            _clear(console, f"{changed} changed: checking step {number:02d}")
-            _footer(console, _run([f"{number:02d}", "--device", device], args), steps_dir)
+                number = _compiled_since(results)
+                if number is None:
+                    continue
+                why = f"MAX has compiled your step {number:02d}: checking it compiled"
+            else:
+                why = f"{_rel(steps_dir / f'step_{number:02d}.py')} changed: checking step {number:02d}"
+            _clear(console, why)
+            results = _run([f"{number:02d}", "--device", device], args)
+            _footer(console, results, steps_dir)
     except KeyboardInterrupt:
         console.print("\n[dim]Stopped watching.[/]")
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,9 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# No background warm-up from the checks the tests run: it would compete for the cores (the
+# tests of the warm-up itself turn it back on). Checks then compile before they answer.
+os.environ.setdefault("GPT2_CHECKS_WARMUP", "0")
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

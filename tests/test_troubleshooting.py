@@ -207,7 +207,7 @@ def test_the_checkers_cache_reuses_an_unchanged_graph(cpu, tmp_path, monkeypatch
         def forward(self, x):
             return super().forward(x) + 1.0
 
-    monkeypatch.setattr(runtime, "CACHE_DIR", tmp_path)
+    monkeypatch.setenv("GPT2_CHECKS_CACHE", str(tmp_path))
     spec = registry.spec(3)
     config = engine.small_config(spec)
     types = [_type(cpu, cpu.dtype, ["batch", "seq", config.n_embd])]

@@ -239,7 +239,6 @@ SPEC = ValueStep(
             example=solution_with(12, "if top_p is not None and top_p < 1:", "if False:"),
         ),
     ),
-    slow=True,
     hint="Greedy: np.argmax of the last position's logits. Sampling: logits / temperature, "
     "then top-k, softmax, top-p, and one rng.choice(len(probs), p=probs).",
 )

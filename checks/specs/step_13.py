@@ -234,7 +234,6 @@ SPEC = ValueStep(
             ),
         ),
     ),
-    slow=True,
     hint="After the prefill, run the cached model on the new token only: run([token], cache); "
     "the cache brings everything before it. To debug, compare one decode step by hand: the "
     "cached model on the prompt, then on one token, against step 12's logits_function on "
