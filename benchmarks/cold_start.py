@@ -26,10 +26,12 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -141,10 +143,32 @@ class Check:
     step: str
     when: str  # "first" | "after an edit"
     seconds: float
-    passed: bool
-    ran: str  # "compiled" | "eager" | "-"
+    verdict: str  # PASSED | FAILED | NOT STARTED
+    ran: str  # "compiled" | "eager" (a module step's) | "value" (a function's or a config's)
     at: float  # seconds since the first check began
     rejected_for_time: bool
+
+
+class MemoryWatch(threading.Thread):
+    """Samples the resident memory of the warm-up and its children, all together, each second."""
+
+    def __init__(self, course: Path) -> None:
+        super().__init__(daemon=True)
+        self.course, self.peak_mb, self.stop = course, 0.0, threading.Event()
+
+    def run(self) -> None:
+        import psutil  # MAX depends on it
+
+        log = self.course / ".cache" / "checks" / "warmup" / "warmup.log"
+        while not self.stop.wait(1.0):
+            try:
+                pids = [int(m) for m in re.findall(r"warm-up started \(pid (\d+)", log.read_text())]
+                proc = psutil.Process(pids[-1])
+                procs = [proc, *proc.children(recursive=True)]
+                total = sum(p.memory_info().rss for p in procs)
+            except (OSError, IndexError, psutil.Error):
+                continue
+            self.peak_mb = max(self.peak_mb, total / 2**20)
 
 
 def clone(dest: Path, worktree: bool) -> Path:
@@ -207,20 +231,29 @@ def main(argv: list[str] | None = None) -> int:
     def check(step: int, when: str) -> None:
         at = time.monotonic() - began
         seconds, out = run_check(course, env, step)
-        passed = f"PASSED step {step:02d}" in out
-        ran = "eager" if "MAX's eager interpreter" in out else ("compiled" if passed else "-")
+        verdict = next(
+            (v for v in ("PASSED", "NOT STARTED", "FAILED") if f"{v} step {step:02d}" in out), "?"
+        )
+        if "MAX's eager interpreter" in out:
+            ran = "eager"
+        elif "compiled with MAX" in out:
+            ran = "compiled"
+        else:
+            ran = "value"
         checks.append(
-            Check(f"{step:02d}", when, round(seconds, 1), passed, ran, round(at, 1),
+            Check(f"{step:02d}", when, round(seconds, 1), verdict, ran, round(at, 1),
                   "did not finish within" in out)
         )
-        print(f"  step {step:02d} {when:<13} {seconds:6.1f} s  "
-              f"{'PASSED' if passed else 'FAILED'} ({ran}) at {at:5.0f} s", flush=True)
-        if args.verbose or not passed:
+        print(f"  step {step:02d} {when:<13} {seconds:6.1f} s  {verdict} ({ran}) at {at:5.0f} s",
+              flush=True)
+        if args.verbose or verdict == "FAILED":
             print("    " + out.replace("\n", "\n    "))
 
+    memory = MemoryWatch(course)
+    memory.start()
     try:
         print(f"course in {course}; empty MAX cache and home", flush=True)
-        check(1, "first")
+        check(1, "first")  # the skeleton, untouched: NOT STARTED (and the warm-up starts)
         print(f"  reading for {args.reading:.0f} s …", flush=True)
         time.sleep(args.reading)
         for step, (source, (old, new)) in LEARNER.items():
@@ -243,24 +276,26 @@ def main(argv: list[str] | None = None) -> int:
             "reading_s": args.reading,
             "checks": [asdict(c) for c in checks],
             "warmup_s": round(finished - started, 1) if finished else None,
-            "warmup_peak_mb": round(state.get("peak_mb", 0.0)),
+            "warmup_peak_mb": round(memory.peak_mb),
+            "warmup_peak_mb_one_process": round(state.get("peak_mb", 0.0)),
             "warmup_tasks": state.get("total"),
             "warmup_failed": state.get("failed", []),
         }
         first = [c.seconds for c in checks if c.when == "first" and c.step != "01"]
         edits = [c.seconds for c in checks if c.when == "after an edit"]
+        passed = all(c.verdict == "PASSED" for c in checks if c.step != "01")
         print(f"first checks: max {max(first):.1f} s (target 15); after an edit: max "
               f"{max(edits):.1f} s (target 10); rejected for time: "
-              f"{sum(c.rejected_for_time for c in checks)}; all passed: "
-              f"{all(c.passed for c in checks)}")
+              f"{sum(c.rejected_for_time for c in checks)}; all passed: {passed}")
         if report["warmup_s"] is not None:
             print(f"warm-up: {report['warmup_s'] / 60:.1f} min (target 15), peak "
-                  f"{report['warmup_peak_mb']} MB (target 3000), failed tasks: "
-                  f"{report['warmup_failed'] or 'none'}")
+                  f"{report['warmup_peak_mb']} MB in all its processes (target 3000), failed "
+                  f"tasks: {report['warmup_failed'] or 'none'}")
         if args.json:
             args.json.write_text(json.dumps(report, indent=1))
-        return 0 if all(c.passed for c in checks) else 1
+        return 0 if passed else 1
     finally:
+        memory.stop.set()
         subprocess.run(["pkill", "-f", "-9", f"{course}"], check=False)
         _stop_warmup(course)
         if not args.keep:

@@ -58,6 +58,9 @@ def quiet_max() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
     watch_compiles()
     interpret_eager_code()
+    from checks import eager_kernels
+
+    eager_kernels.install()
 
 
 def _in_main_thread() -> bool:
@@ -320,7 +323,7 @@ def watch_compiles() -> None:
 
     @functools.wraps(original)
     def compile(self, model, **kwargs):
-        key = _module_key(model)
+        key = module_key(model)
         with compiling():
             if key is None:
                 return original(self, model, **kwargs)
@@ -331,7 +334,7 @@ def watch_compiles() -> None:
     InferenceSession.compile = compile
 
 
-def _module_key(model) -> str | None:
+def module_key(model) -> str | None:
     """A key for what ``InferenceSession.compile`` is given (None: a file, nothing to share)."""
     if isinstance(model, (str, Path)):
         return None
@@ -401,7 +404,7 @@ class InterpretFirst:
             return self._interpreter.execute(graph, inputs)
         except UnsupportedGraphError:
             pass
-        key = _module_key(graph) or str(id(graph))
+        key = module_key(graph) or str(id(graph))
         model = self._compiled.get(key)
         if model is None:
             from max.experimental import support

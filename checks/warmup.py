@@ -6,10 +6,9 @@ fall on the learner's first checks. The first check a learner runs therefore sta
 warm-up in the background: one low-priority process that outlives the check and compiles,
 step by step, what the checks will need:
 
-1. the eager interpreter's kernels for every op family a step uses (MAX's own
-   ``max warm-interpreter-cache`` mechanism, for those families only: see ``_eager_kernels``);
-2. every step's reference graphs (the whole check, run on the reference solution);
-3. every step's known-mistake variants (needed only to name a mistake).
+1. the eager interpreter's kernels for every op a chapter names (``checks.eager_kernels``);
+2. the graphs a learner's own code compiles: the tiny GPT-2 of steps 12 and 13;
+3. with ``--all``, every other step's reference and known-mistake graphs.
 
 Between two tasks, and for a while after the last, it compiles what checks hand it
 (``enqueue``): a learner's module that just ran on the eager interpreter, so that the next
@@ -81,8 +80,9 @@ def tasks(everything: bool = False) -> list[Task]:
     """
     numbers = registry.numbers()
     specs = {n: registry.spec(n) for n in numbers}
-    work = [Task("eager kernels · stamp", _stamp)]
-    work += [Task(f"eager kernels · {name}", _sweep(name)) for name in EAGER_FAMILIES]
+    from checks import eager_kernels
+
+    work = [Task(f"eager kernels · {name}", _eager_family(name)) for name in eager_kernels.FAMILIES]
     compiles_the_reference = [n for n in numbers if manifest.step(n).kind == "generation"]
     work += [Task(f"step {n:02d} · reference graphs", _reference(n)) for n in compiles_the_reference]
     if everything:
@@ -99,60 +99,11 @@ def tasks(everything: bool = False) -> list[Task]:
     return work
 
 
-# MAX's eager interpreter runs each op on a kernel compiled for its op family, once per
-# machine. These are the families the course's code uses, roughly in the order a learner
-# meets them: step 02's masks (arange, comparisons and arithmetic, where, band_part, reshapes),
-# step 03's reductions and math functions, step 04's matmul, concat/split/stack, step 05's
-# lookups, and casts (which only some learners write, and which take a minute to compile).
-# Every op a chapter or skeleton names lies in one of them. (Not among them: layer_norm, for
-# F.layer_norm, which no chapter uses; a learner who does waits once for its kernels.)
-EAGER_FAMILIES = (
-    "range",
-    "binary",
-    "select",
-    "band_part",
-    "shape_rearrange",
-    "reduce_axis",
-    "unary",
-    "matmul",
-    "data_movement",
-    "gather",
-    "cast",
-)
-
-
-def _stamp(_target) -> None:
-    """Mark this machine as warmed for MAX's eager interpreter, before compiling anything.
-
-    This is MAX's ``max warm-interpreter-cache`` mechanism, for the families the course uses
-    rather than all 28 (about 10 minutes here instead of 15-20): with the stamp, a process's
-    first op of a family loads that family's kernels from MAX's cache in one go (well under a
-    second), instead of compiling each op on the fly (10-20 s each). Stamped first, a check
-    that needs a family before the warm-up reaches it compiles that family itself, or waits
-    for the warm-up if it is compiling it right now (``runtime.watch_compiles``), and the
-    warm-up then finds it done. A family the course never uses is compiled when first used.
-    (``MAX_EAGER_OP_PRECOMPILE=1`` would compile all families in every process that imports
-    the interpreter, at import: the opposite of what a check needs.)
-    """
-    from max._interpreter_ops import gc_compile
-
-    gc_compile.write_warm_stamp()
-
-
-def _sweep(name: str) -> Callable[[object], None]:
+def _eager_family(name: str) -> Callable[[object], None]:
     def run(_target) -> None:
-        from max import engine
-        from max._interpreter_ops import gc_compile
+        from checks import eager_kernels
 
-        families = {f.name: f for f in gc_compile.registered_families()}
-        family = families.get(name)
-        if family is None:  # another MAX: nothing to do
-            return
-        # What MAX's own warm workers do: compile the family's whole module, in a session
-        # over the family's devices (they are part of the cache key), and drop the result:
-        # the entry in MAX's cache is the product.
-        session = engine.InferenceSession(devices=family.sweep_devices())
-        session.compile(family.build_sweep_module())
+        eager_kernels.compile_family(name)
 
     return run
 
