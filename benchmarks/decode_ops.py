@@ -253,18 +253,19 @@ def decode_steps(repeats: int) -> list[tuple[str, str, float]]:
     from max.experimental.tensor import TensorType
 
     from checks import engine, runtime
+    from gpt2.checkpoint import build
+    from gpt2.compiled import to_device, to_host, weights_first
     from solutions.solution_01 import GPT2Config
-    from solutions.solution_11 import build_model
-    from solutions.solution_12 import to_device, to_host
-    from solutions.solution_13 import cached_function, empty_cache, weights_first
+    from solutions.solution_10 import GPT2LMHeadModel
+    from solutions.solution_13 import cached_function, empty_cache
 
     config = GPT2Config()
-    model = build_model(config, runtime.pick_device("cpu").device)
+    model = build(GPT2LMHeadModel, config, runtime.pick_device("cpu").device)
     # The checker's seeded weights, one value per tied tensor (lm_head is wte).
     model.load_state_dict(engine._tied(engine._weights(engine._shapes(model), seed=2), model))
     run = cached_function(model)
 
-    twin = build_model(config, model.device, cls=copy_free_classes())
+    twin = build(copy_free_classes(), config, model.device)
     weights_first(twin)  # as cached_function does on a CPU
     layer_cache = TensorType(DType.float32, [1, N_HEAD, "past_len", HEAD_DIM], device=model.device)
     ids_type = TensorType(DType.int64, [1, "seq"], device=model.device)

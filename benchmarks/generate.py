@@ -64,11 +64,14 @@ def hf_model(args):
 
 
 def our_model(hf, target):
-    from solutions.solution_11 import config_from_hf, convert_hf_weights, model_from_state
+    from gpt2.checkpoint import build, config_fields, load_state
+    from solutions.solution_01 import GPT2Config
+    from solutions.solution_10 import GPT2LMHeadModel
+    from solutions.solution_11 import convert_hf_weights
 
-    config = config_from_hf(hf.config.to_dict())
+    config = GPT2Config(**config_fields(hf.config.to_dict()))
     state = convert_hf_weights({k: v.detach().numpy() for k, v in hf.state_dict().items()})
-    return model_from_state(config, state, target.device)
+    return load_state(build(GPT2LMHeadModel, config, target.device), state, target.device)
 
 
 def timed(fn) -> tuple[float, object]:
@@ -83,11 +86,15 @@ def compile_times(model, target, cold: bool) -> dict[str, float]:
     import shutil
 
     from checks import paths, runtime
-    from solutions import solution_12, solution_13
+    from gpt2 import compiled
+    from solutions import solution_13
 
     compilers = {
-        "generate": (solution_12._COMPILED, lambda: solution_12.logits_function(model)),
-        "generate_cached": (solution_13._COMPILED, lambda: solution_13.cached_function(model)),
+        "generate": (compiled.compiled_memo("logits"), lambda: compiled.compile_model(model)),
+        "generate_cached": (
+            compiled.compiled_memo("cached"),
+            lambda: compiled.compile_twin(model, solution_13.GPT2CachedLMHeadModel),
+        ),
     }
 
     def compile_all(label: str) -> None:

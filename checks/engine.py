@@ -17,15 +17,18 @@ Earlier steps always come from ``solutions/``, so one mistake never cascades.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from checks import runtime
+from checks import paths, runtime
 from checks.learner import Problem, guarded, load, require
+from checks.progress import FAILED, NOT_STARTED, PASSED
 from checks.spec import Case, ModuleStep, ValueStep
 
 ROOT = runtime.ROOT
@@ -48,19 +51,30 @@ class Item:
     detail: str = ""
 
 
+class CaseResult(NamedTuple):
+    """One input of a module step's check, and what came out of it."""
+
+    case: Case
+    x: np.ndarray
+    mine: np.ndarray | None  # the learner's output
+    reference: np.ndarray | None
+    variants: list | None  # each known mistake's output, in spec order (only to diagnose)
+
+
 @dataclass
 class Report:
     number: int
     title: str
     file: Path
     target: str = ""
-    status: str = "failed"  # passed | failed | not-started | error
+    status: str = FAILED  # PASSED | FAILED | NOT_STARTED (checks.progress)
     items: list[Item] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
     problem: Problem | None = None
     seconds: float = 0.0
-    # Module steps: per input, (case, x, yours, reference, mistake variants' outputs).
-    results: list = field(default_factory=list, repr=False)
+    printed: list[str] = field(default_factory=list)  # what the learner's code printed
+    # Module steps: per input, what came out (only in the worker: for diagnosis and tests).
+    results: list[CaseResult] = field(default_factory=list, repr=False)
     # "compiled": your module ran through MAX's graph compiler; "eager": on MAX's eager
     # interpreter, its graph not compiled yet (``pending`` lists what to compile for next time).
     ran: str = "compiled"
@@ -68,7 +82,7 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return self.status == "passed"
+        return self.status == PASSED
 
     def first_failure(self) -> str:
         if self.problem is not None:
@@ -78,17 +92,42 @@ class Report:
                 return f"{item.label}: {item.detail}" if item.detail else item.label
         return ""
 
+    def to_dict(self) -> dict:
+        """What the learner sees, as plain data (it travels to the parent process as JSON)."""
+        return {
+            "number": self.number,
+            "title": self.title,
+            "file": str(self.file),
+            "target": self.target,
+            "status": self.status,
+            "items": [dataclasses.asdict(i) for i in self.items],
+            "hints": list(self.hints),
+            "problem": None if self.problem is None else self.problem.to_dict(),
+            "seconds": self.seconds,
+            "printed": list(self.printed),
+            "ran": self.ran,
+        }
 
-def step_file(number: int) -> Path:
-    return ROOT / "steps" / f"step_{number:02d}.py"
+    @classmethod
+    def from_dict(cls, data: dict) -> Report:
+        return cls(
+            number=data["number"],
+            title=data["title"],
+            file=Path(data["file"]),
+            target=data.get("target", ""),
+            status=data.get("status", FAILED),
+            items=[Item(**i) for i in data.get("items", [])],
+            hints=list(data.get("hints", [])),
+            problem=None if data.get("problem") is None else Problem(**data["problem"]),
+            seconds=data.get("seconds", 0.0),
+            printed=list(data.get("printed", [])),
+            ran=data.get("ran", "compiled"),
+        )
 
 
-def solution_file(number: int) -> Path:
-    return ROOT / "solutions" / f"solution_{number:02d}.py"
-
-
-def chapter_file(number: int) -> Path:
-    return ROOT / "book" / "src" / f"step_{number:02d}.md"
+step_file = paths.step_file
+solution_file = paths.solution_file
+chapter_file = paths.chapter_file
 
 
 def solution_module(number: int):
@@ -306,7 +345,7 @@ def _check_module(spec: ModuleStep, path: Path, target, report: Report, eager_fi
         report.ran = "eager"
         with guarded(path, f"loading weights into {spec.name}"):
             mine.load_state_dict(_tied(weights, mine))
-    results = []  # (case, x, mine_out, ref_out, variant_outs: filled in only to diagnose)
+    results: list[CaseResult] = []
     for cases, types, graph in traced:
         reference = _reference_runner(spec, ref, types, weights, target, eager_first)
         if eager:
@@ -346,7 +385,7 @@ def _check_module(spec: ModuleStep, path: Path, target, report: Report, eager_fi
                 continue
             ok, detail = compare_arrays(mine_out, expected, atol, rtol)
             report.items.append(Item(ok, f"output for input {case.describe(config)}", detail))
-            results.append((case, x, mine_out, expected, None))
+            results.append(CaseResult(case, x, mine_out, expected, None))
     report.results = results
 
     if all(i.ok for i in report.items):
@@ -431,7 +470,8 @@ def with_variant_outputs(spec: ModuleStep, results: list, target, compile: bool 
     members, bundle, bundle_weights, weights = _mistake_bundle(spec, target)
     config = small_config(spec)
     runners, filled = {}, []
-    for case, x, mine_out, ref_out, _ in results:
+    for result in results:
+        case, x = result.case, result.x
         key = (case.dims, case.kind)
         if key not in runners:
             types = _case_types(case, config, target)
@@ -443,7 +483,7 @@ def with_variant_outputs(spec: ModuleStep, results: list, target, compile: bool 
                 runs = [_eager_runner(member, target) for member in members]
                 runners[key] = lambda tensor, runs=runs: [run(tensor) for run in runs]
         outs = [runtime.to_numpy(o) for o in runners[key](runtime.to_tensor(x, target))]
-        filled.append((case, x, mine_out, ref_out, outs))
+        filled.append(result._replace(variants=outs))
     return filled
 
 
@@ -472,22 +512,23 @@ def _reference_runner(spec, ref, types, weights, target, eager_first: bool):
 def match_mistake(spec: ModuleStep, results: list, atol: float, rtol: float):
     """The known mistake whose numbers the learner's match, or None.
 
-    ``results`` holds, per input, ``(case, x, learner's output, reference output, outputs
-    of the mistake variants in spec order)``. A variant counts only where its numbers differ
-    from the reference's; the learner's must then agree with it everywhere (with slack).
+    ``results`` holds a ``CaseResult`` (or a tuple of its fields) per input, the variants'
+    outputs filled in. A variant counts only where its numbers differ from the reference's;
+    the learner's must then agree with it everywhere (with slack).
     """
+    results = [CaseResult(*r) for r in results]
     variants = [m for m in spec.mistakes if m.variant is not None]
     for index, mistake in enumerate(variants):
         distinct = any(
-            not compare_arrays(v[index], r, atol, rtol)[0] for _, _, _, r, v in results
+            not compare_arrays(r.variants[index], r.reference, atol, rtol)[0] for r in results
         )
         if distinct and all(
-            compare_arrays(m, v[index], atol * MISTAKE_SLACK, rtol * MISTAKE_SLACK)[0]
-            for _, _, m, _, v in results
+            compare_arrays(r.mine, r.variants[index], atol * MISTAKE_SLACK, rtol * MISTAKE_SLACK)[0]
+            for r in results
         ):
             return mistake
     for mistake in spec.mistakes:
-        if mistake.detect is not None and all(mistake.detect(m, r) for _, _, m, r, _ in results):
+        if mistake.detect is not None and all(mistake.detect(r.mine, r.reference) for r in results):
             return mistake
     return None
 
@@ -524,10 +565,10 @@ def _eager_agrees(spec, mine_cls, config, weights, results, target, atol, rtol, 
                 eager = spec.build(mine_cls, config)
         eager.load_state_dict(_tied(weights, eager))
         with runtime.building(target, lazy=False):
-            for _case, x, _mine, ref_out, _ in results:
+            for result in results:
                 with guarded(path, "running your module eagerly"):
-                    out = runtime.to_numpy(eager(runtime.to_tensor(x, target)))
-                if not compare_arrays(out, ref_out, atol, rtol)[0]:
+                    out = runtime.to_numpy(eager(runtime.to_tensor(result.x, target)))
+                if not compare_arrays(out, result.reference, atol, rtol)[0]:
                     return False
         return True
     except Exception:  # an eager failure says nothing about the compiled one
@@ -570,6 +611,42 @@ def _check_values(spec: ValueStep, path: Path, target, report: Report):
         report.hints.append(spec.hint)
 
 
+# --------------------------------------------------------------------------- generation steps
+
+
+def _check_generation(spec, path: Path, target, report: Report):
+    from checks.specs import generation
+
+    ns = load(path, f"_learner_step_{spec.number:02d}")
+    require(ns, spec.public, path)
+    ctx = generation.context(target)
+    failures = []
+    for case in spec.cases:
+        # The learner's code first: an untouched skeleton stops here, before the reference
+        # costs anything (it compiles the model).
+        with guarded(path, f"evaluating {spec.describe(case)}"):
+            actual = spec.run(ns, case, ctx)
+        expected = spec.expected(case, ctx)
+        ok, detail = spec.compare(actual, expected)
+        report.items.append(Item(ok, spec.describe(case), detail))
+        if not ok:
+            failures.append((case, actual, expected))
+    if not failures:
+        return
+    for mistake in spec.mistakes:
+        if mistake.variant is not None:
+            matched = all(
+                spec.compare(actual, mistake.variant(case, ctx))[0] for case, actual, _ in failures
+            )
+        else:
+            matched = all(mistake.detect(actual, expected) for _, actual, expected in failures)
+        if matched:
+            report.hints.append(mistake.hint)
+            return
+    if spec.hint:
+        report.hints.append(spec.hint)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -588,11 +665,13 @@ def run(spec, path: Path | None = None, target=None, eager_first: bool = False) 
         report.target = target.label
         if spec.kind == "module":
             _check_module(spec, path, target, report, eager_first)
+        elif spec.kind == "generation":
+            _check_generation(spec, path, target, report)
         else:
             _check_values(spec, path, target, report)
-        report.status = "passed" if report.items and all(i.ok for i in report.items) else "failed"
+        report.status = PASSED if report.items and all(i.ok for i in report.items) else FAILED
     except Problem as problem:
         report.problem = problem
-        report.status = "not-started" if problem.kind == "not-started" else "failed"
+        report.status = NOT_STARTED if problem.kind == "not-started" else FAILED
     report.seconds = time.perf_counter() - started
     return report

@@ -12,8 +12,9 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA_DIRS = (ROOT / "tests" / "fixtures",)  # what the checks of steps 11-13 read
+from checks import paths
+
+ROOT = paths.ROOT
 
 
 def max_version() -> str:
@@ -27,10 +28,11 @@ def max_version() -> str:
 
 def course_files() -> list[Path]:
     """Every file a check's result depends on, besides the learner's own."""
-    files = sorted((ROOT / "checks").rglob("*.py"))
+    files = sorted((ROOT / "checks").rglob("*.py"))  # the checker, with its specs
     files += sorted((ROOT / "solutions").glob("*.py"))
-    for folder in DATA_DIRS:
-        files += sorted(p for p in folder.rglob("*") if p.is_file())
+    files += sorted((ROOT / "gpt2").glob("*.py"))  # the plumbing steps 11-13 import
+    files += sorted(p for p in paths.DATA.rglob("*") if p.is_file())  # what the checks read
+    files.append(ROOT / "course.toml")
     return files
 
 

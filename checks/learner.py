@@ -8,6 +8,7 @@ line. MAX's internal frames never reach the screen.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import io
 import linecache
@@ -18,7 +19,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checks import supervisor
+from checks import channel, paths
 from checks.explain import explain
 
 MAX_PRINTED_LINES = 8
@@ -45,6 +46,9 @@ class Problem(Exception):
 
     def __str__(self) -> str:  # pragma: no cover - for debugging only
         return f"{self.kind}: {self.title}"
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 def _shorten(text: list[str]) -> list[str]:
@@ -88,7 +92,7 @@ def guarded(path: Path, doing: str):
     compiles MAX does meanwhile do not count (``checks.runtime`` announces them).
     """
     out = _Captured()
-    supervisor.enter(doing)
+    channel.enter(doing)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             yield out
@@ -118,7 +122,7 @@ def guarded(path: Path, doing: str):
     except BaseException as exc:  # noqa: BLE001 - the learner's code may raise anything
         raise _as_problem(exc, path, doing, out) from None
     finally:
-        supervisor.leave()
+        channel.leave()
         _keep_printed(out.getvalue().splitlines())
 
 
@@ -196,7 +200,7 @@ def _locate(exc: BaseException, path: Path) -> dict:
 
 def load(path: Path, module_name: str) -> types.ModuleType:
     """Import the learner's file as a fresh module, never writing anything next to it."""
-    own = path.parent.resolve() == (supervisor.ROOT / "steps").resolve()
+    own = path.parent.resolve() == (paths.ROOT / "steps").resolve()
     if not path.is_file():
         raise Problem(
             "missing",

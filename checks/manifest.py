@@ -60,12 +60,24 @@ def _step(entry: dict) -> Step:
     )
 
 
+def parse(text: str) -> tuple[Step, ...]:
+    """The steps a manifest's text lists, in order."""
+    data = tomllib.loads(text)
+    return tuple(sorted((_step(e) for e in data.get("step", [])), key=lambda s: s.number))
+
+
 @functools.cache
 def steps() -> tuple[Step, ...]:
-    """Every step, in order."""
-    data = tomllib.loads(MANIFEST.read_text())
-    found = tuple(sorted((_step(e) for e in data.get("step", [])), key=lambda s: s.number))
-    return found
+    """Every step of the course, in order."""
+    return parse(MANIFEST.read_text())
+
+
+def defining(name: str) -> Step:
+    """The step whose public names include ``name`` (``load_pretrained`` → step 11)."""
+    for entry in steps():
+        if name in entry.names:
+            return entry
+    raise KeyError(f"no step of course.toml defines {name}")
 
 
 def step(number: int) -> Step:
@@ -86,3 +98,33 @@ def plain_signature(text: str) -> str:
     """A signature as written in the manifest: no module paths (``max.experimental.tensor.
     Tensor`` → ``Tensor``), no quotes around postponed annotations."""
     return _MODULE_PREFIX.sub("", text.replace("'", ""))
+
+
+CONTRACT_PAGE = paths.ROOT / "book" / "src" / "contract.md"
+
+
+def contract_markdown(entries: tuple[Step, ...] | None = None) -> str:
+    """The book's contract page, made from the manifest (``python -m checks new-step`` and
+    tests/test_manifest.py keep book/src/contract.md equal to it)."""
+    lines = [
+        "# The contract",
+        "",
+        "<!-- Made from course.toml by checks/manifest.py: edit the manifest, not this page. -->",
+        "",
+        "Every step's file defines exactly these names, with exactly these signatures: the",
+        "checks look them up in your file, later steps import them, and",
+        "`python -m gpt2 --mine` builds GPT-2 from them. Parameter names follow HuggingFace's",
+        "GPT-2 so that OpenAI's weights load. Everything else in a step file is yours to",
+        "name as you like.",
+        "",
+        "| step | name | signature | what it must do |",
+        "|---|---|---|---|",
+    ]
+    for entry in steps() if entries is None else entries:
+        for public in entry.public:
+            signature = public.signature.replace("|", "\\|")
+            contract = public.contract.replace("|", "\\|")
+            lines.append(
+                f"| [{entry.tag}](step_{entry.tag}.md) | `{public.name}` | `{signature}` | {contract} |"
+            )
+    return "\n".join(lines) + "\n"

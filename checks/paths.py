@@ -10,6 +10,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_ENV = "GPT2_CHECKS_CACHE"  # moves the checker's cache (default: .cache/checks)
+# What the checks read: the tiny GPT-2 of steps 11-13, in two checkpoint layouts, written by
+# scripts/make_fixtures.py (the tests use it too).
+DATA = ROOT / "checks" / "data"
+TINY_GPT2 = DATA / "tiny-gpt2"
 
 
 def cache_dir() -> Path:

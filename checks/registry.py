@@ -1,21 +1,29 @@
-"""Which steps exist: one spec module per step in ``checks/specs/step_NN.py``."""
+"""The steps of the course: the manifest (``course.toml``) says which, a spec says how to check.
+
+``numbers()`` and every step's title and public names come from the manifest; each step's
+check is declared in ``checks/specs/step_NN.py`` (its ``SPEC``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 import re
-from pathlib import Path
 
-SPECS_DIR = Path(__file__).parent / "specs"
+from checks import manifest
 
 
 def numbers() -> list[int]:
-    found = (re.fullmatch(r"step_(\d\d)\.py", p.name) for p in SPECS_DIR.iterdir())
-    return sorted(int(m.group(1)) for m in found if m)
+    return manifest.numbers()
 
 
+@functools.cache
 def spec(number: int):
-    return importlib.import_module(f"checks.specs.step_{number:02d}").SPEC
+    """Step ``number``'s spec, with its title and public names from the manifest."""
+    declared = importlib.import_module(f"checks.specs.step_{number:02d}").SPEC
+    entry = manifest.step(number)
+    return dataclasses.replace(declared, title=entry.title, public=entry.names)
 
 
 def all_specs() -> list:

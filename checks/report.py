@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def chapter_file(number: int) -> Path:
-    return ROOT / "book" / "src" / f"step_{number:02d}.md"
+from checks.paths import chapter_file
 
 
 def _tty() -> bool:
@@ -105,28 +101,20 @@ class CompileStatus:
                 self._status = None
 
 
-@contextlib.contextmanager
-def progress(label: str):
-    """While a check runs: says so, live, whenever MAX compiles (see ``CompileStatus``)."""
-    from checks import runtime
-
-    status = CompileStatus(label)
-    remove = runtime.on_compile(status)
-    try:
-        yield status
-    finally:
-        remove()
-        status.close()
+def command(step: str) -> str:
+    """The command that checks ``step`` ("06") again."""
+    return f"pixi run s{step}"
 
 
-def show(report, printed: list[str] | None = None) -> None:
-    """The learner's screen for one check. ``printed``: what the learner's code printed."""
+def show(report) -> None:
+    """The learner's screen for one check (an ``engine.Report``)."""
+    printed = report.printed
     head = f"[bold]Step {report.number:02d} · {escape(report.title)}[/]"
     where = _rel(report.file)
     sub = f"[dim]{escape(where)}" + (f", {report.target}" if report.target else "") + "[/]"
     console.print(f"{head}  {sub}")
     problem = report.problem
-    if printed is None and problem is not None:
+    if not printed and problem is not None:
         printed = problem.printed
     if problem is not None and problem.kind == "not-started":
         _not_started(report)
@@ -149,7 +137,7 @@ def show(report, printed: list[str] | None = None) -> None:
         failed = sum(not i.ok for i in report.items) + (problem is not None)
         console.print(
             f"[bold red]FAILED[/] step {report.number:02d}: {failed} problem"
-            f"{'s' if failed != 1 else ''}. Fix it and run `pixi run s{report.number:02d}` again."
+            f"{'s' if failed != 1 else ''}. Fix it and run `{command(f'{report.number:02d}')}` again."
         )
 
 
@@ -192,8 +180,15 @@ def _printed(lines: list[str] | None) -> None:
         console.print(f"    [dim]{escape(line)}[/]")
 
 
-def show_progress(rows: list[tuple[int, str, str, str]]) -> None:
-    """rows: (number, title, status, detail)."""
+@dataclass(frozen=True)
+class ProgressRow:
+    number: int
+    title: str
+    status: str  # one of checks.progress.STATUSES
+    detail: str
+
+
+def show_progress(rows: list[ProgressRow]) -> None:
     table = Table(title="Your progress", title_justify="left", show_lines=False)
     table.add_column("step", justify="right")
     table.add_column("chapter")
@@ -201,19 +196,78 @@ def show_progress(rows: list[tuple[int, str, str, str]]) -> None:
     table.add_column("first problem / next")
     styles = {"passed": "green", "failed": "red", "not started": "yellow", "missing": "red"}
     next_up = None
-    for number, title, status, detail in rows:
-        if next_up is None and status != "passed":
-            next_up = number
+    for row in rows:
+        if next_up is None and row.status != "passed":
+            next_up = row.number
         table.add_row(
-            f"{number:02d}",
-            escape(title),
-            f"[{styles.get(status, 'white')}]{status}[/]",
-            escape(detail),
+            f"{row.number:02d}",
+            escape(row.title),
+            f"[{styles.get(row.status, 'white')}]{row.status}[/]",
+            escape(row.detail),
         )
     console.print(table)
     if next_up is None:
         console.print("[bold green]Every step passes.[/]")
     else:
         console.print(
-            f"Next: read {escape(_rel(chapter_file(next_up)))} and run `pixi run s{next_up:02d}`."
+            f"Next: read {escape(_rel(chapter_file(next_up)))} and run "
+            f"`{command(f'{next_up:02d}')}`."
         )
+
+
+def stop_problem(stop, limit_hint: str):
+    """The Problem to show for a check the parent had to end (a ``supervisor.Stop``)."""
+    from checks.learner import Problem
+    from checks.supervisor import learner_frame
+
+    where = {}
+    frame = learner_frame(stop.stack, stop.file)
+    if frame is not None:
+        import linecache
+
+        line, _func = frame
+        where = {
+            "file": stop.file,
+            "line": line,
+            "source": linecache.getline(stop.file, line).rstrip(),
+        }
+    if stop.kind == "compile-timeout":
+        return Problem(
+            "timeout",
+            f"MAX's compiler worked for {stop.limit / 60:g} minutes without finishing"
+            + (f" while {stop.doing}." if stop.doing else "."),
+            "That is MAX, not your code: your code does not run while MAX compiles, and that "
+            "time never counts against it. Run the check again; if it happens again, please "
+            "report it with the output of the same command.",
+        )
+    if stop.kind == "timeout":
+        return Problem(
+            "timeout",
+            f"Your code did not finish within {stop.limit:g} s while {stop.doing}.",
+            "The check stopped it. Is there a loop that never ends, or a wait for something?\n"
+            + ("It was at the line shown above. " if where else "")
+            + f"If your code is only slow, allow more time: {limit_hint}",
+            **where,
+        )
+    how = f"signal {stop.signal}" if stop.signal else f"exit status {stop.returncode}"
+    if not stop.number:
+        return Problem(
+            "crash",
+            f"The checker stopped ({how}) before any check began.",
+            'Is MAX installed in this environment? Try `python -c "import max.driver"`; '
+            "if that works, this is a bug in the checker: please report it.",
+        )
+    if stop.doing:
+        return Problem(
+            "crash",
+            f"The check's process ended ({how}) while {stop.doing}.",
+            "Your code ended Python (os._exit? os.kill?) or made MAX crash. A step file should "
+            "only define things" + ("; look at what the line above calls." if where else "."),
+            **where,
+        )
+    return Problem(
+        "crash",
+        f"The checker itself crashed ({how}) while checking step {stop.number:02d}.",
+        "That is a bug in the checker or in MAX, not in your code. Please report it, with the "
+        "output of the same command.",
+    )

@@ -7,9 +7,10 @@ It writes, with the next free number NN:
 * ``checks/specs/step_NN.py``: the check, with an empty catalogue of known mistakes;
 * ``book/src/step_NN.md``: the chapter, including both files through mdBook anchors;
 
-and registers the step: a ``sNN`` task in ``pixi.toml`` and an entry in the book's
-``SUMMARY.md`` after the last step. The consistency tests pass at once; the contributor then
-replaces the placeholder with the real step. Nothing is ever overwritten.
+and registers the step: an entry in the course's manifest (``course.toml``), a ``sNN`` task in
+``pixi.toml``, an entry in the book's ``SUMMARY.md`` and a row in README's table, each after
+the last step. The consistency tests pass at once; the contributor then replaces the
+placeholder with the real step. Nothing is ever overwritten.
 """
 
 from __future__ import annotations
@@ -143,9 +144,7 @@ from checks.spec import Case, Mistake, ModuleStep  # noqa: F401 - Mistake: see t
 
 SPEC = ModuleStep(
     number={n.number},
-    title={n.title_literal},
     name="{n.public}",
-    public=("{n.public}",),
     build=lambda cls, config: cls(config),
     # Every module step checks at least two shapes, one of them with seq=1.
     cases=(
@@ -183,8 +182,6 @@ def compare(actual, expected):
 
 SPEC = ValueStep(
     number={n.number},
-    title={n.title_literal},
-    public=("{n.public}",),
     cases=(1.0, -3.0),
     evaluate=evaluate,
     compare=compare,
@@ -277,6 +274,36 @@ def _with_summary_entry(text: str, n: Names) -> str | None:
     return "".join(lines)
 
 
+def _with_manifest_entry(text: str, n: Names) -> str | None:
+    """course.toml with the step's entry added at the end (None: already there)."""
+    if re.search(rf"(?m)^number = {n.number}$", text):
+        return None
+    if n.kind == "module":
+        kind = "module"
+        signature = "__init__(self, config: GPT2Config); forward(self, hidden_states: Tensor) -> Tensor"
+    else:
+        kind, signature = "value", "(x: float) -> float"
+    entry = (
+        f"\n[[step]]\nnumber = {n.number}\ntitle = {n.title_literal}\nkind = \"{kind}\"\n"
+        f"you_write = {json.dumps(n.title.lower(), ensure_ascii=False)}\n"
+        f"[[step.public]]\nname = \"{n.public}\"\nsignature = \"{signature}\"\n"
+        'contract = "TODO(contributor): what it must do."\n'
+    )
+    return text.rstrip("\n") + "\n" + entry
+
+
+def _with_readme_row(text: str, n: Names) -> str | None:
+    """README.md with the step's row added to the table of steps (None: already there)."""
+    if re.search(rf"(?m)^\| {n.nn} \|", text):
+        return None
+    lines = text.splitlines(keepends=True)
+    last = max((i for i, ln in enumerate(lines) if re.match(r"\| \d\d \|", ln)), default=None)
+    if last is None:
+        return None
+    lines.insert(last + 1, f"| {n.nn} | {n.title.lower()} |\n")
+    return "".join(lines)
+
+
 def plan(title: str, kind: str = "module", root: Path = ROOT) -> tuple[Names, dict[Path, str]]:
     """What ``new-step`` writes: {path: new content}. Raises ValueError if it cannot."""
     if kind not in ("module", "function"):
@@ -296,14 +323,26 @@ def plan(title: str, kind: str = "module", root: Path = ROOT) -> tuple[Names, di
     for path in files:
         if path.exists():
             raise ValueError(f"{path.relative_to(root)} exists already; nothing was written")
-    pixi = root / "pixi.toml"
-    summary = root / "book" / "src" / "SUMMARY.md"
-    for path, edit in ((pixi, _with_pixi_task), (summary, _with_summary_entry)):
+    registrations = (
+        (root / "course.toml", _with_manifest_entry),
+        (root / "pixi.toml", _with_pixi_task),
+        (root / "book" / "src" / "SUMMARY.md", _with_summary_entry),
+        (root / "README.md", _with_readme_row),
+    )
+    for path, edit in registrations:
+        if path.name == "README.md" and not path.exists():
+            continue  # a course without a README has no table to extend
         if not path.exists():
             raise ValueError(f"{path.relative_to(root)} is missing; nothing was written")
         changed = edit(path.read_text(), names)
         if changed is not None:
             files[path] = changed
+    from checks import manifest
+
+    manifest_text = files.get(root / "course.toml")
+    if manifest_text is not None:  # the book's contract page follows the manifest
+        contract = manifest.contract_markdown(manifest.parse(manifest_text))
+        files[root / "book" / "src" / "contract.md"] = contract
     return names, files
 
 
@@ -332,7 +371,8 @@ def main(title: str, kind: str = "module", dry_run: bool = False, root: Path = R
         f"[bold]{escape(names.public)}[/]); {verb}:"
     )
     for path in files:
-        new = "updated" if path.name in ("pixi.toml", "SUMMARY.md") else "new"
+        registered = ("course.toml", "pixi.toml", "SUMMARY.md", "README.md", "contract.md")
+        new = "updated" if path.name in registered else "new"
         console.print(f"  {new:8} {escape(str(path.relative_to(root)))}")
     if dry_run:
         console.print("[dim]Dry run: nothing was written.[/]")

@@ -1,12 +1,14 @@
 """The vocabulary of a step's check: what a spec in ``checks/specs/step_NN.py`` declares.
 
-A spec says *what* to check; ``checks.engine`` knows *how*. Two kinds exist:
+A spec says *what* to check; ``checks.engine`` knows *how*. Three kinds exist:
 
 * ``ModuleStep``: the step defines a MAX ``Module``. The engine builds the learner's and the
   reference's module with the same small config, gives both the same weights, compiles both
   with ``Module.compile`` and compares their outputs on seeded inputs.
 * ``ValueStep``: the step defines a config or a function. The engine compares the values the
   learner's code returns with the expected values, case by case.
+* ``GenerationStep``: the step generates text with a model (steps 12-13). The engine loads
+  the tiny GPT-2 once and hands every function of the spec one ``GenerationContext``.
 
 Each spec lists ``mistakes``: wrong versions built *from the reference*. When the learner's
 numbers match one of them instead of the reference, the check names that mistake.
@@ -45,12 +47,16 @@ class Mistake:
     hint: str
     variant: Callable[..., Any] | None = None
     detect: Callable[[Any, Any], bool] | None = None
-    # The source of a learner file that makes this mistake. The meta-test checks every such
-    # file gets this hint; module steps need none, their ``variant`` is the example.
-    example: str = ""
+    # A learner file that makes this mistake: its source, or a function that returns it (read
+    # when the meta-test asks, never when the spec is imported). The meta-test checks every
+    # such file gets this hint; module steps need none, their ``variant`` is the example.
+    example: str | Callable[[], str] = ""
     # MAX's compiler is known to produce this mistake's numbers from correct code (see the
     # pitfalls in the book): run the learner's module eagerly before blaming them.
     compiler_lookalike: bool = False
+
+    def example_source(self) -> str:
+        return self.example() if callable(self.example) else self.example
 
 
 @dataclass(frozen=True)
@@ -86,15 +92,15 @@ TOKEN_ID_CASES = (
 @dataclass(frozen=True)
 class ModuleStep:
     number: int
-    title: str
     name: str  # the public class to build
-    public: tuple[str, ...]
     build: Callable[[type, Any], Any]  # (class, config) -> module
     cases: Sequence[Case]
     mistakes: Sequence[Mistake] = ()
     config: dict[str, Any] = field(default_factory=lambda: dict(SMALL_CONFIG))
     hint: str = ""  # said when the numbers are wrong and no known mistake matches
     tolerance: float = 1.0  # multiplies the device's default tolerances
+    title: str = ""  # from the manifest (checks.registry fills it in)
+    public: tuple[str, ...] = ()  # from the manifest
 
     kind = "module"
 
@@ -102,8 +108,6 @@ class ModuleStep:
 @dataclass(frozen=True)
 class ValueStep:
     number: int
-    title: str
-    public: tuple[str, ...]
     cases: Sequence[Any]
     evaluate: Callable[[Any, Any, Any], Any]  # (namespace, case, target) -> value
     compare: Callable[[Any, Any], tuple[bool, str]]  # (actual, expected) -> (ok, detail)
@@ -111,16 +115,52 @@ class ValueStep:
     expected: Callable[[Any, Any], Any] | None = None  # (case, reference value) -> expected
     mistakes: Sequence[Mistake] = ()
     hint: str = ""
+    title: str = ""  # from the manifest (checks.registry fills it in)
+    public: tuple[str, ...] = ()  # from the manifest
 
     kind = "value"
 
 
-def solution_with(number: int, old: str, new: str) -> str:
-    """The reference file of step ``number`` with one piece of text replaced: a mistake's example."""
-    from pathlib import Path
+def solution_with(number: int, old: str, new: str) -> Callable[[], str]:
+    """A mistake's example: the reference file of step ``number`` with ``old`` replaced by
+    ``new``, read when it is asked for (so that no check depends on the solution's text)."""
 
-    path = Path(__file__).resolve().parent.parent / "solutions" / f"solution_{number:02d}.py"
-    text = path.read_text()
-    if old not in text:
-        raise ValueError(f"{old!r} is not in {path.name}")
-    return text.replace(old, new, 1)
+    def source() -> str:
+        from checks import paths
+
+        path = paths.solution_file(number)
+        text = path.read_text()
+        if old not in text:
+            raise ValueError(f"{old!r} is not in {path.name}: update this mistake's example")
+        return text.replace(old, new, 1)
+
+    return source
+
+
+@dataclass(frozen=True)
+class GenerationContext:
+    """What a generation check works with: where it runs, on which model, how close logits
+    must agree. One per check, handed to the spec's functions and its mistakes."""
+
+    target: Any  # runtime.Target
+    model: Any  # the tiny GPT-2, loaded by the reference's load_pretrained
+    atol: float = 1e-4
+    rtol: float = 1e-4
+
+
+@dataclass(frozen=True)
+class GenerationStep:
+    number: int
+    cases: Sequence[Any]
+    run: Callable[[Any, Any, GenerationContext], Any]  # (learner's namespace, case, ctx)
+    expected: Callable[[Any, GenerationContext], Any]  # (case, ctx) -> what is expected
+    compare: Callable[[Any, Any], tuple[bool, str]]  # (actual, expected) -> (ok, detail)
+    describe: Callable[[Any], str] = str  # case -> label
+    # Each known mistake: ``detect(actual, expected)``, or ``variant(case, ctx)``, the answer
+    # the mistake gives (the reference with the mistake built in).
+    mistakes: Sequence[Mistake] = ()
+    hint: str = ""
+    title: str = ""  # from the manifest (checks.registry fills it in)
+    public: tuple[str, ...] = ()  # from the manifest
+
+    kind = "generation"

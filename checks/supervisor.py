@@ -1,35 +1,26 @@
-"""Run a check in a child process, so that no learner's code can hang or crash the checker.
+"""Run a job in a worker process, so that no learner's code can hang or crash the checker.
 
-``python -m checks`` does not import MAX itself. It starts a child (the same command with
-``GPT2_CHECKS_CHANNEL`` set), and the child does the work: it imports the learner's file,
-compiles, compares and prints the report. While the child runs the learner's code it says so
-on a pipe (``enter``/``leave``, sent by ``checks.learner.guarded``), and the parent holds that
+``python -m checks`` does not import MAX itself. It hands one job (``checks.events.Job``) to a
+worker (``python -m checks.worker``), which imports the learner's file, compiles, compares
+and sends back events (``checks.events``). While the worker runs the learner's code it says
+so (``Enter``/``Leave``, sent by ``checks.learner.guarded``), and this process holds that
 stretch to a time limit. A Python loop that never ends and a MAX call that never returns look
 the same from outside, so one watchdog covers both.
 
 The limit guards the learner's Python, never MAX's compiler. Every compile MAX does in the
-child (a graph for ``Module.compile``, a kernel for an eager op used for the first time, a
-wait for the warm-up that is compiling the same thing) is announced on the pipe
-(``compile``), and the learner's clock stops while it lasts. A compile has a limit of its
-own, far longer, and running past it is reported as MAX's doing.
+worker (a graph for ``Module.compile``, a kernel for an eager op used for the first time, a
+wait for the warm-up that is compiling the same thing) is announced (``Compile``), and the
+learner's clock stops while it lasts. A compile has a limit of its own, far longer, and
+running past it is reported as MAX's doing.
 
-When a limit passes, the parent asks the child where it is (``faulthandler`` writes every
-thread's stack on a signal, even inside C code), stops the child's whole process group (MAX's
-compiler workers included) and shows one report naming the learner's line. A child that dies
-(a crash inside MAX, ``os._exit`` in the learner's file) is reported the same way.
-
-The child's events, one JSON object per line:
-
-* ``{"e": "step", "number", "title", "file", "target", "fingerprint"}``: a check starts;
-* ``{"e": "enter", "doing"}`` / ``{"e": "leave"}``: the learner's code runs / stops;
-* ``{"e": "compile", "on": true|false}``: MAX starts / ends a compile (the clock stops);
-* ``{"e": "done", "number", "status", "detail"}``: a check ended;
-* ``{"e": "finish", "code"}``: the child is about to exit normally.
+When a limit passes, this process asks the worker where it is (``faulthandler`` writes every
+thread's stack on a signal, even inside C code), stops the worker's whole process group (MAX's
+compiler workers included) and reports a ``Stop`` naming the learner's line. A worker that
+dies (a crash inside MAX, ``os._exit`` in the learner's file) is reported the same way.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import select
@@ -37,82 +28,22 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from checks import channel, events
+
 ROOT = Path(__file__).resolve().parent.parent
 
-CHANNEL_ENV = "GPT2_CHECKS_CHANNEL"  # the child's end of the pipe, a file descriptor
-STACKS_ENV = "GPT2_CHECKS_STACKS"  # where the child writes its stacks when asked
-IN_PROCESS_ENV = "GPT2_CHECKS_IN_PROCESS"  # "1": no child, no time limit (for debugging)
+IN_PROCESS_ENV = "GPT2_CHECKS_IN_PROCESS"  # "1": no worker process, no time limit (debugging)
 
 DEFAULT_TIME_LIMIT = 60.0  # seconds the learner's code may run at a stretch, compiles aside
 # One compile by MAX that runs longer than this is stuck: MAX's problem, reported as such.
 # (The slowest measured: a GPT-2 graph on a 2-core machine with empty caches, about 5 minutes.)
 COMPILE_TIME_LIMIT = 1800.0
-EXIT_GRACE = 10.0  # seconds a child may take to exit after its last word
-# The signal that asks the child for its stacks. Not SIGUSR1: once MAX's runtime runs eager
-# code it takes SIGUSR1 for itself, and the stacks never come. A real-time signal is free.
-STACKS_SIGNAL = getattr(signal, "SIGRTMIN", 0) + 7 if hasattr(signal, "SIGRTMIN") else getattr(
-    signal, "SIGUSR1", None
-)
-
-
-# --------------------------------------------------------------------------- the child's side
-
-_channel: int | None = None
-
-
-def in_child() -> bool:
-    return CHANNEL_ENV in os.environ
-
-
-def start_child() -> None:
-    """Open the channel to the parent; dump stacks on STACKS_SIGNAL; exit if the parent goes
-    away."""
-    global _channel
-    try:
-        _channel = int(os.environ[CHANNEL_ENV])
-    except (KeyError, ValueError):
-        return
-    stacks = os.environ.get(STACKS_ENV)
-    if stacks and STACKS_SIGNAL is not None:
-        import faulthandler
-
-        try:
-            faulthandler.register(STACKS_SIGNAL, file=open(stacks, "w"), all_threads=True)  # noqa: SIM115
-        except (OSError, ValueError, RuntimeError):
-            pass
-    parent = os.getppid()
-
-    def orphaned() -> None:  # the parent was killed: nobody would stop us any more
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=orphaned, name="orphan-watch", daemon=True).start()
-
-
-def send(event: str, **fields) -> None:
-    """Tell the parent what is happening (a no-op when there is no parent)."""
-    if _channel is None:
-        return
-    line = json.dumps({"e": event, **fields}, default=str) + "\n"
-    try:
-        os.write(_channel, line.encode())
-    except OSError:
-        pass
-
-
-def enter(doing: str) -> None:
-    send("enter", doing=doing)
-
-
-def leave() -> None:
-    send("leave")
+EXIT_GRACE = 10.0  # seconds a worker may take to exit after its last word
 
 
 # --------------------------------------------------------------------------- the parent's side
@@ -120,28 +51,28 @@ def leave() -> None:
 
 @dataclass
 class Stop:
-    """A check the parent had to end: the learner's code ran too long, or the child died."""
+    """A check the parent had to end: the learner's code ran too long, or the worker died."""
 
-    number: int
+    number: int  # 0: before any check began
     title: str
     file: str
-    target: str
     fingerprint: str | None
+    target: str  # "cpu, float32" ("" before the worker said)
     kind: str  # timeout (the learner's code) | compile-timeout (MAX's compiler) | crash
     doing: str | None  # what the learner's code was doing, None outside it
     limit: float = 0.0
     signal: str | None = None
     returncode: int | None = None
-    stack: str = ""  # the child's stacks, when it could give them
+    stack: str = ""  # the worker's stacks, when it could give them
 
 
 @dataclass
 class Outcome:
     code: int
-    results: list[dict] = field(default_factory=list)  # the "done" events
     stop: Stop | None = None
-    interrupted: bool = False
-    started: list[int] = field(default_factory=list)  # step numbers, in order
+    target: str = ""  # the worker's device, as it said in Ready ("cpu, float32")
+    device: str = ""  # "cpu" | "gpu"
+    done: list[int] = field(default_factory=list)  # steps checked or reused, in order
 
 
 def _signal_name(number: int) -> str:
@@ -204,30 +135,32 @@ class LearnerClock:
         return None
 
 
-def run_child(
-    argv: list[str], time_limit: float = DEFAULT_TIME_LIMIT, compile_limit: float | None = None
+def run(
+    job: events.Job,
+    on_event: Callable[[object], None] = lambda _event: None,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    compile_limit: float = COMPILE_TIME_LIMIT,
 ) -> Outcome:
-    """Run ``python -m checks ARGV`` in a child process under the watchdog.
+    """Run ``job`` in a worker under the watchdog; every event goes to ``on_event``.
 
-    The child's output goes straight to this process's stdout and stderr (so a terminal stays
-    a terminal). Raises ``KeyboardInterrupt`` after stopping the child on Ctrl-C.
+    Raises ``KeyboardInterrupt`` after stopping the worker on Ctrl-C.
     """
-    compile_limit = COMPILE_TIME_LIMIT if compile_limit is None else compile_limit
     read_end, write_end = os.pipe()
     handle, stacks_path = tempfile.mkstemp(prefix="gpt2-checks-", suffix=".stacks")
     os.close(handle)
     env = dict(os.environ)
-    env[CHANNEL_ENV] = str(write_end)
-    env[STACKS_ENV] = stacks_path
+    env[channel.CHANNEL_ENV] = str(write_end)
+    env[channel.STACKS_ENV] = stacks_path
+    env[channel.JOB_ENV] = job.to_json()
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    # When a child dies mid-check, multiprocessing's helper (MAX starts one) warns about
+    # When a worker dies mid-check, multiprocessing's helper (MAX starts one) warns about
     # "leaked semaphores" on stderr: noise for a learner, and already reported properly.
     quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
     env["PYTHONWARNINGS"] = ",".join(w for w in (env.get("PYTHONWARNINGS"), quiet) if w)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "checks", *argv],
+            [sys.executable, "-m", "checks.worker"],
             env=env,
             pass_fds=(write_end,),
             stdin=subprocess.DEVNULL,
@@ -241,70 +174,69 @@ def run_child(
     os.close(write_end)
     outcome = Outcome(code=1)
     clock = LearnerClock()
-    step: dict | None = None
-    finished, finished_at = False, 0.0
+    step: events.Started | None = None
+    finished_at: float | None = None
     buffer = b""
     try:
         while True:
-            if finished:  # said goodbye: a thread the learner started may not let it exit
+            if finished_at is not None:  # said goodbye: a learner's thread may keep it alive
                 wait = max(0.0, finished_at + EXIT_GRACE - time.monotonic())
             else:
                 wait = clock.wait(time_limit, compile_limit)
             ready, _, _ = select.select([read_end], [], [], wait)
-            if not ready and finished:
+            if not ready and finished_at is not None:
                 _kill(proc)
                 break
             if not ready:
                 stack = _ask_for_stacks(proc, stacks_path)
                 _kill(proc)
                 if clock.compiling:
-                    outcome.stop = _stop(
-                        step, "compile-timeout", clock.doing, limit=compile_limit, stack=stack
-                    )
-                else:
-                    outcome.stop = _stop(
-                        step, "timeout", clock.doing, limit=time_limit, stack=stack
-                    )
-                outcome.code = 1
+                    on_event(events.Compile(False))
+                kind = "compile-timeout" if clock.compiling else "timeout"
+                limit = compile_limit if clock.compiling else time_limit
+                outcome.stop = _stop(
+                    step, outcome.target, kind, clock.doing, limit=limit, stack=stack
+                )
                 return outcome
             chunk = os.read(read_end, 65536)
             if not chunk:
                 break
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
-            for raw in lines:
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    continue
-                kind = event.get("e")
-                if kind == "enter":
-                    clock.enter(str(event.get("doing", "")))
-                elif kind == "leave":
+            for line in lines:
+                event = events.decode(line)
+                if isinstance(event, events.Enter):
+                    clock.enter(event.doing)
+                elif isinstance(event, events.Leave):
                     clock.leave()
-                elif kind == "compile":
-                    clock.compile(bool(event.get("on")))
-                elif kind == "step":
+                elif isinstance(event, events.Compile):
+                    clock.compile(event.on)
+                elif isinstance(event, events.Ready):
+                    outcome.target, outcome.device = event.target, event.device
+                elif isinstance(event, events.Started):
                     step = event
                     clock.reset()
-                    outcome.started.append(int(event["number"]))
-                elif kind == "done":
-                    outcome.results.append(event)
+                elif isinstance(event, (events.Checked, events.Reused)):
+                    number = event.report["number"] if isinstance(event, events.Checked) else event.number
+                    outcome.done.append(int(number))
                     step = None
                     clock.reset()
-                elif kind == "finish":
-                    finished, finished_at = True, time.monotonic()
-                    outcome.code = int(event.get("code", 1))
+                elif isinstance(event, events.Finished):
+                    finished_at = time.monotonic()
+                    outcome.code = event.code
+                if event is not None:
+                    on_event(event)
         code = proc.wait()
-        if not finished and step is None and outcome.results:
+        if finished_at is None and step is None and outcome.done:
             # It died between checks (MAX crashing at exit, say): every result is in.
             _kill(proc)
-            outcome.code = 0 if all(r.get("status") == "passed" for r in outcome.results) else 1
-        elif not finished:
+            outcome.code = 1
+        elif finished_at is None:
             _kill(proc)  # what it left behind (MAX's helper processes) goes too
             outcome.code = code if code > 0 else 1
             outcome.stop = _stop(  # step None: it died before any check began
                 step,
+                outcome.target,
                 "crash",
                 clock.doing,
                 signal=_signal_name(-code) if code < 0 else None,
@@ -324,14 +256,15 @@ def run_child(
             _kill(proc)
 
 
-def _stop(step: dict | None, kind: str, doing: str | None, **extra) -> Stop:
-    step = step or {}
+def _stop(
+    step: events.Started | None, target: str, kind: str, doing: str | None, **extra
+) -> Stop:
     return Stop(
-        number=int(step.get("number", 0)),
-        title=str(step.get("title", "")),
-        file=str(step.get("file", "")),
-        target=str(step.get("target", "")),
-        fingerprint=step.get("fingerprint"),
+        number=step.number if step else 0,
+        title=step.title if step else "",
+        file=step.file if step else "",
+        fingerprint=step.fingerprint if step else None,
+        target=target,
         kind=kind,
         doing=doing,
         **extra,
@@ -339,12 +272,11 @@ def _stop(step: dict | None, kind: str, doing: str | None, **extra) -> Stop:
 
 
 def _ask_for_stacks(proc: subprocess.Popen, path: str) -> str:
-    """The child's Python stacks, written by faulthandler on STACKS_SIGNAL (empty if it
-    cannot)."""
-    if STACKS_SIGNAL is None:
+    """The worker's Python stacks, written by faulthandler on a signal (empty if it cannot)."""
+    if channel.STACKS_SIGNAL is None:
         return ""
     try:
-        proc.send_signal(STACKS_SIGNAL)
+        proc.send_signal(channel.STACKS_SIGNAL)
     except OSError:
         return ""
     deadline = time.monotonic() + 2.0

@@ -63,8 +63,11 @@ def _queue() -> Path:
 
 @dataclass(frozen=True)
 class Task:
-    name: str  # as shown: "step 07 · reference"
+    name: str  # as shown: "step 07 · reference graphs"
     run: Callable[[object], None]  # (target) -> None
+    # A graph compile: up to 1.8 GB at once, so it runs alone (an eager family takes ~1.2 GB,
+    # and two of them may run side by side): the warm-up stays under 3 GB in all.
+    alone: bool = False
 
 
 def tasks(everything: bool = False) -> list[Task]:
@@ -84,15 +87,18 @@ def tasks(everything: bool = False) -> list[Task]:
 
     work = [Task(f"eager kernels · {name}", _eager_family(name)) for name in eager_kernels.FAMILIES]
     compiles_the_reference = [n for n in numbers if manifest.step(n).kind == "generation"]
-    work += [Task(f"step {n:02d} · reference graphs", _reference(n)) for n in compiles_the_reference]
+    work += [
+        Task(f"step {n:02d} · reference graphs", _reference(n), alone=True)
+        for n in compiles_the_reference
+    ]
     if everything:
         work += [
-            Task(f"step {n:02d} · reference graphs", _reference(n))
+            Task(f"step {n:02d} · reference graphs", _reference(n), alone=True)
             for n in numbers
             if n not in compiles_the_reference
         ]
         work += [
-            Task(f"step {n:02d} · known-mistake graphs", _mistakes(n))
+            Task(f"step {n:02d} · known-mistake graphs", _mistakes(n), alone=True)
             for n in numbers
             if specs[n].kind == "module" and any(m.variant is not None for m in specs[n].mistakes)
         ]
@@ -406,8 +412,18 @@ def work(
         if on_task:
             on_task(state)
 
+    alone: set[str] = {t.name for t in todo if t.alone} | {QUEUE_TASK}
+
+    def room_for(name: str) -> bool:
+        if any(n in alone for n in running):
+            return False
+        if name in alone:
+            return not running
+        return len(running) < (jobs() if isolate else 1)
+
     def serve_queue() -> None:
-        if QUEUE_TASK not in running and any(_queue().glob("*.json")):
+        # A learner waits for this one: it goes first, as soon as there is room.
+        if QUEUE_TASK not in running and any(_queue().glob("*.json")) and room_for(QUEUE_TASK):
             begin(QUEUE_TASK)
             if not isolate:
                 while _compile_queued(target):
@@ -417,7 +433,8 @@ def work(
     try:
         while todo or running:
             serve_queue()
-            while todo and len(running) < (jobs() if isolate else 1):
+            queued = any(_queue().glob("*.json")) and QUEUE_TASK not in running
+            while todo and not queued and room_for(todo[0].name):
                 task = todo.pop(0)
                 begin(task.name)
                 if not isolate:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from checks import registry, supervisor
+from checks import paths, registry, supervisor
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 STEP_FILE = re.compile(r"step_(\d\d)\.py")
 
 
@@ -49,28 +50,39 @@ def pick(changes) -> int | None:
     return max(found, key=lambda n: (found[n], n))
 
 
-def _run(argv: list[str], args) -> list[dict]:
+@dataclass
+class Shown:
+    """What the last check of the watch showed (enough for the footer and the re-check)."""
+
+    number: int
+    passed: bool
+    ran: str  # "compiled" | "eager"
+
+
+def _run(command: str, numbers, args) -> list[Shown]:
     from checks import cli
 
-    outcome = supervisor.run_child(argv, args.time_limit)
+    screen = cli.Screen(show="failed" if command == "next" else "all")
+    outcome = cli.run_job(cli._job(args, command, numbers), args, screen)
     if outcome.stop is not None:
         cli.show_stop(outcome.stop, args)
-        return [{"number": outcome.stop.number, "status": "failed"}]
-    return outcome.results
+        return [Shown(outcome.stop.number, False, "compiled")]
+    if command == "next" and screen.reports and screen.reports[-1].passed:
+        from checks.report import console
+
+        console.print("[bold green]Every step passes.[/] Well done!")
+    return [Shown(r.number, r.passed, r.ran) for r in screen.reports]
 
 
-def _compiled_since(results: list[dict]) -> int | None:
+def _compiled_since(results: list[Shown]) -> int | None:
     """The step of the last check, if it ran eagerly and the warm-up has compiled it since."""
     from checks import warmup
 
     last = results[-1] if results else None
-    if not last or last.get("ran") != "eager" or last.get("number") is None:
+    if last is None or last.ran != "eager" or warmup.waiting(last.number):
         return None
-    number = int(last["number"])
-    if warmup.waiting(number):
-        return None  # not compiled yet
-    last["ran"] = "compiled"  # once
-    return number
+    last.ran = "compiled"  # once
+    return last.number
 
 
 def _clear(console, why: str) -> None:
@@ -81,16 +93,16 @@ def _clear(console, why: str) -> None:
     console.print(f"[dim]{why} · {time.strftime('%H:%M:%S')}[/]")
 
 
-def _footer(console, results: list[dict], steps_dir: Path) -> None:
+def _footer(console, results: list[Shown], steps_dir: Path) -> None:
     from checks.report import _rel, chapter_file
 
     shown = results[-1] if results else None
-    if shown is not None and shown.get("status") == "passed":
-        later = [n for n in registry.numbers() if n > int(shown["number"])]
+    if shown is not None and shown.passed:
+        later = [n for n in registry.numbers() if n > shown.number]
         if later:
             nxt = later[0]
             console.print(
-                f"[green]Step {int(shown['number']):02d} passes.[/] Next: step {nxt:02d}: read "
+                f"[green]Step {shown.number:02d} passes.[/] Next: step {nxt:02d}: read "
                 f"{_rel(chapter_file(nxt))} and edit {_rel(steps_dir / f'step_{nxt:02d}.py')}."
             )
         else:
@@ -124,7 +136,7 @@ def main(device: str = "auto", time_limit: float = supervisor.DEFAULT_TIME_LIMIT
             if not started:
                 started = True
                 _clear(console, "Checking the first step that does not pass yet")
-                results = _run(["next", "--device", device], args)
+                results = _run("next", registry.numbers(), args)
                 _footer(console, results, steps_dir)
             number = pick(changes)
             if number is None:
@@ -135,7 +147,7 @@ def main(device: str = "auto", time_limit: float = supervisor.DEFAULT_TIME_LIMIT
             else:
                 why = f"{_rel(steps_dir / f'step_{number:02d}.py')} changed: checking step {number:02d}"
             _clear(console, why)
-            results = _run([f"{number:02d}", "--device", device], args)
+            results = _run("check", [number], args)
             _footer(console, results, steps_dir)
     except KeyboardInterrupt:
         console.print("\n[dim]Stopped watching.[/]")

@@ -16,10 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+from checks import manifest
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "openai-community/gpt2"
 EOS = "<|endoftext|>"
-LAST_STEP = 13  # the model, loading, generation and the cache: steps 01-13
 
 
 class Failure(Exception):
@@ -138,13 +139,15 @@ def run(args, err) -> int:
             2,
         )
 
-    gen = steps["13"] if not args.no_cache else steps["12"]
+    from gpt2 import compiled
+
+    gen = steps["cache"] if not args.no_cache else steps["generation"]
     with err.status("Compiling the model with MAX (the first time takes a few minutes)…"):
         started = time.perf_counter()
         if args.no_cache:
-            gen.logits_function(model)
+            compiled.compile_model(model)
         else:
-            gen.cached_function(model)
+            compiled.compile_twin(model, gen.GPT2CachedLMHeadModel)
     err.print(f"[green]✓[/] compiled in {time.perf_counter() - started:.1f} s")
 
     sampling = args.temperature > 0
@@ -233,36 +236,35 @@ def _use_steps(mine: bool, target, err) -> dict:
                 f"(`pixi run sNN` checks step NN)"
             )
     return {
-        f"{n:02d}": importlib.import_module(f"solutions.solution_{n:02d}") for n in (11, 12, 13)
+        role: importlib.import_module(f"solutions.solution_{manifest.defining(name).tag}")
+        for role, name in ROLES.items()
     }
+
+
+# What this command takes from the course's steps, by the public name that does it.
+ROLES = {"loading": "load_pretrained", "generation": "generate", "cache": "generate_cached"}
+
+
+def _model_steps() -> list[int]:
+    """The steps GPT-2 is built from: every step up to the last one this command uses."""
+    last = max(manifest.defining(name).number for name in ROLES.values())
+    return [n for n in manifest.numbers() if n <= last]
 
 
 def _passing_steps(target) -> tuple[list[int], list[int]]:
     """Steps whose last check passed on this very file (what `pixi run progress` shows)."""
-    from checks import cli, engine
+    from checks import progress
 
-    state = cli._load_progress()
-    passed, others = [], []
-    for number in range(1, LAST_STEP + 1):
-        known = state.get(f"{number:02d}") or {}
-        path = engine.step_file(number)
-        fresh = path.exists() and known.get("fingerprint") in {
-            cli._fingerprint(number, path, kind) for kind in (target, _Named("cpu"), _Named("gpu"))
-        }
-        (passed if fresh and known.get("status") == "passed" else others).append(number)
-    return passed, others
-
-
-class _Named:
-    def __init__(self, name: str):
-        self.name = name
+    numbers = _model_steps()
+    passed = progress.passing(numbers)
+    return passed, [n for n in numbers if n not in passed]
 
 
 # --------------------------------------------------------------------------- weights
 
 
 def _load(name_or_path: str, target, steps, err):
-    loading = steps["11"]
+    loading = steps["loading"]
     directory = Path(name_or_path).expanduser()
     if not directory.is_dir():
         if _looks_like_path(name_or_path):

@@ -2,7 +2,7 @@
 
     python scripts/make_fixtures.py
 
-makes two directories under ``tests/fixtures/``:
+makes two directories under ``checks/data/``:
 
 * ``tiny-gpt2/``: a seeded HuggingFace ``GPT2LMHeadModel`` (float32, 2 layers, 32 wide)
   saved the way the hub saves ``openai-community/gpt2``: ``config.json`` and a
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
+FIXTURES = ROOT / "checks" / "data"
 
 SEED = 1234
 N_POSITIONS = 64

@@ -24,6 +24,7 @@ class GPT2LMHeadModel(Module):
     """
 
     def __init__(self, config: GPT2Config):
+        self.config = config  # kept: later steps build the model's twins from it
         # ---- your code starts here ----
         self.transformer = GPT2Model(config)
         # Linear stores its weight as [out, in] = [vocab_size, n_embd]: the shape of wte.

@@ -19,14 +19,12 @@ A ``seed`` makes the draws repeatable: the same seed gives the same text.
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
-from max.driver import CPU
-from max.dtype import DType
-from max.experimental.tensor import Tensor, TensorType
 
+from gpt2.compiled import logits_function  # compile once, then ids -> last logits
+from gpt2.sampling import check_arguments  # clear errors for impossible requests
 from solutions.solution_10 import GPT2LMHeadModel
 
 
@@ -108,57 +106,3 @@ def generate(
         )
     )
 # ANCHOR_END: generate
-
-
-def check_arguments(model, prompt_ids, max_new_tokens, temperature, top_k, top_p) -> None:
-    """Clear errors for requests the model cannot serve, before anything runs."""
-    if len(prompt_ids) == 0:
-        raise ValueError("prompt_ids is empty: GPT-2 needs at least one token to continue")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be 0 or more, not {max_new_tokens}")
-    context = int(model.transformer.wpe.weight.shape[0])
-    if len(prompt_ids) + max_new_tokens > context:
-        raise ValueError(
-            f"{len(prompt_ids)} prompt tokens + {max_new_tokens} new ones exceed the model's "
-            f"context of {context} positions"
-        )
-    if temperature < 0:
-        raise ValueError(f"temperature must be 0 (greedy) or more, not {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be 1 or more, not {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], not {top_p}")
-
-
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-# ANCHOR: logits_function
-def logits_function(model: GPT2LMHeadModel) -> Callable[[Sequence[int]], np.ndarray]:
-    """Compile ``model`` once and return ``ids -> logits of the last position``.
-
-    The sequence axis is symbolic ("seq"), so one compiled graph serves every length as
-    the text grows. The result is kept per model: the next call returns it at once.
-    """
-    if model not in _COMPILED:
-        ids_type = TensorType(DType.int64, [1, "seq"], device=model.device)
-        _COMPILED[model] = model.compile(ids_type)
-    compiled = _COMPILED[model]
-
-    def last_logits(ids: Sequence[int]) -> np.ndarray:
-        logits = compiled(to_device(np.asarray([ids], dtype=np.int64), model.device))
-        return to_host(logits)[0, -1]
-
-    return last_logits
-# ANCHOR_END: logits_function
-
-
-def to_device(array: np.ndarray, device) -> Tensor:
-    tensor = Tensor.from_dlpack(np.ascontiguousarray(array))
-    return tensor if isinstance(device, CPU) else tensor.to(device)
-
-
-def to_host(tensor: Tensor) -> np.ndarray:
-    if not isinstance(tensor.device, CPU):
-        tensor = tensor.to(CPU())
-    return tensor.to_numpy()

@@ -19,23 +19,23 @@ the cache [n_layer, 1, n_head, past_len, head_dim] (keys and values apart), with
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-from max.driver import CPU
 from max.dtype import DType
 from max.experimental import functional as F
-from max.experimental.nn import Linear, ModuleList
-from max.experimental.tensor import Tensor, TensorType
+from max.experimental.nn import ModuleList
+from max.experimental.tensor import Tensor
 
+from gpt2 import compiled  # compiling the cached twin, and the CPU weight layout
+from gpt2.compiled import Cache, empty_cache
+from gpt2.sampling import check_arguments
 from solutions.solution_01 import GPT2Config
 from solutions.solution_02 import causal_mask
 from solutions.solution_07 import GPT2MultiHeadAttention
 from solutions.solution_08 import GPT2Block
 from solutions.solution_10 import GPT2LMHeadModel
-from solutions.solution_11 import build_model
-from solutions.solution_12 import check_arguments, next_token, to_device, to_host
+from solutions.solution_12 import next_token
 
 
 # ANCHOR: mask
@@ -175,95 +175,11 @@ def generate_cached(
 # ANCHOR_END: generate_cached
 
 
-# --------------------------------------------------------------------------- compiling
-
-Cache = tuple[Tensor, Tensor]  # keys and values, [n_layer, 1, n_head, past_len, head_dim]
-
-
-def cache_shape(model: GPT2LMHeadModel, past_len) -> list:
-    attn = model.transformer.h[0].attn
-    return [len(model.transformer.h), 1, attn.n_head, past_len, attn.head_dim]
-
-
-def empty_cache(model: GPT2LMHeadModel) -> Cache:
-    """The cache before the prompt: no positions yet (past_len = 0)."""
-    empty = np.zeros(cache_shape(model, 0), dtype=np.float32)
-    return to_device(empty, model.device), to_device(empty, model.device)
-
-
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 # ANCHOR: cached_function
 def cached_function(
     model: GPT2LMHeadModel, cached_class: type = GPT2CachedLMHeadModel
 ) -> Callable[[Sequence[int], Cache], tuple[np.ndarray, Cache]]:
-    """Compile the cached twin of ``model`` once, with ``model``'s own weights.
-
-    Returns ``(ids, cache) -> (logits of the last position, longer cache)``. The cache
-    stays where the model runs (a MAX tensor), so nothing but the logits crosses to NumPy.
-    """
-    memo = _COMPILED.setdefault(model, {})  # one compiled twin per class, per model
-    if cached_class not in memo:
-        twin = build_model(config_of(model), model.device, cls=cached_class)
-        if isinstance(model.device, CPU):
-            weights_first(twin)  # the same numbers, faster on one row: see below
-        cache_type = TensorType(DType.float32, cache_shape(model, "past_len"), device=model.device)
-        ids_type = TensorType(DType.int64, [1, "seq"], device=model.device)
-        memo[cached_class] = twin.compile(
-            ids_type, cache_type, cache_type, weights=dict(model.parameters)
-        )
-    compiled = memo[cached_class]
-    context = int(model.transformer.wpe.weight.shape[0])
-
-    def run(ids: Sequence[int], cache: Cache) -> tuple[np.ndarray, Cache]:
-        past_len = int(cache[0].shape[3])
-        if past_len + len(ids) > context:
-            raise ValueError(
-                f"{past_len} cached positions + {len(ids)} new tokens exceed the model's "
-                f"context of {context}: after the prefill, run one new token at a time"
-            )
-        ids_tensor = to_device(np.asarray([ids], dtype=np.int64), model.device)
-        logits, keys, values = compiled(ids_tensor, *cache)
-        return to_host(logits)[0], (keys, values)
-
-    return run
+    """``(ids, cache) -> (logits of the last position, longer cache)``, with this step's
+    cached model compiled once per model, ``model``'s weights loaded into it."""
+    return compiled.cached_function(model, cached_class)
 # ANCHOR_END: cached_function
-
-
-# ANCHOR: weights_first
-class WeightsFirstLinear(Linear):
-    """``Linear`` computed as (W @ xᵀ)ᵀ instead of x @ Wᵀ: the same numbers, another order.
-
-    A decode step multiplies one row by every weight matrix. MAX 26.7's CPU matmul does
-    that faster, as a rule, with W as the left operand: see the chapter's measurements.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        rows = x.reshape([-1, x.shape[-1]])  # [batch * seq, in]
-        out = (self.weight @ rows.T).T + self.bias  # [out, rows] turned back to [rows, out]
-        return out.reshape([*x.shape[:-1], out.shape[-1]])
-
-
-def weights_first(model) -> None:
-    """Turn every ``Linear`` of ``model`` into a ``WeightsFirstLinear``, weights kept."""
-    for _, module in model.descendants:
-        if type(module) is Linear:
-            module.__class__ = WeightsFirstLinear
-# ANCHOR_END: weights_first
-
-
-def config_of(model: GPT2LMHeadModel) -> GPT2Config:
-    """The config a loaded model was built with, read back from its shapes."""
-    t = model.transformer
-    block = t.h[0]
-    vocab_size, n_embd = (int(d) for d in t.wte.weight.shape)
-    return GPT2Config(
-        vocab_size=vocab_size,
-        n_positions=int(t.wpe.weight.shape[0]),
-        n_embd=n_embd,
-        n_layer=len(t.h),
-        n_head=block.attn.n_head,
-        n_inner=int(block.mlp.c_fc.weight.shape[0]),
-        layer_norm_epsilon=block.ln_1.eps,
-    )

@@ -30,7 +30,7 @@ def copy_repo(dest: Path, steps=STEPS) -> Path:
     """A copy of the course under ``dest`` with only ``steps``; returns its root."""
     dest.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "build")
-    for folder in ("checks", "solutions", "steps", "book", "tests"):
+    for folder in ("checks", "gpt2", "solutions", "steps", "book", "tests"):
         src = ROOT / folder
         if not src.exists():
             continue
@@ -38,12 +38,13 @@ def copy_repo(dest: Path, steps=STEPS) -> Path:
         for path in list((dest / folder).rglob("*")):
             if path.is_file() and not _keep(path.name, steps):
                 path.unlink()
-    for name in ("pixi.toml", "pyproject.toml"):
+    for name in ("pixi.toml", "pyproject.toml", "course.toml"):
         if (ROOT / name).exists():
             shutil.copy2(ROOT / name, dest / name)
     # Registrations of the steps left out go too, so the copy is a consistent course.
     _drop_lines(dest / "pixi.toml", r"^s(\d\d)\s*=", steps)
     _drop_lines(dest / "book" / "src" / "SUMMARY.md", r"\(step_(\d\d)\.md\)", steps)
+    _drop_manifest_entries(dest / "course.toml", steps)
     cache = dest / ".cache" / "checks"
     cache.mkdir(parents=True)
     MEF_CACHE.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,16 @@ def _drop_lines(path: Path, pattern: str, steps) -> None:
         if m is None or int(m.group(1)) in steps:
             kept.append(line)
     path.write_text("".join(kept))
+
+
+def _drop_manifest_entries(path: Path, steps) -> None:
+    """The manifest's [[step]] entries of the steps left out go (each runs to the next)."""
+    if not path.exists():
+        return
+    text = path.read_text()
+    head, *entries = re.split(r"(?m)^(?=\[\[step\]\]$)", text)
+    kept = [e for e in entries if int(re.search(r"(?m)^number = (\d+)$", e).group(1)) in steps]
+    path.write_text(head + "".join(kept))
 
 
 def env_for(root: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "tests" / "fixtures" / "tiny-gpt2"
+TINY = ROOT / "checks" / "data" / "tiny-gpt2"
 QUICK = ["--model", str(TINY), "--prompt-tokens", "5", "--new-tokens", "6", "--repeats", "1",
          "--no-cold"]  # fmt: skip
 

@@ -18,7 +18,7 @@ import pytest
 from hub_cache import fill_hub_cache, offline_env
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "tests" / "fixtures" / "tiny-gpt2"
+TINY = ROOT / "checks" / "data" / "tiny-gpt2"
 PROMPT = "The tiny model"
 
 
@@ -173,7 +173,7 @@ def test_mine_says_which_steps_are_yours(tmp_path):
 def test_mine_uses_a_passing_step_file(tmp_path):
     """In a copy of the course where step 11 is done and checked, --mine runs that file."""
     copy = tmp_path / "course"
-    for part in ("checks", "solutions", "steps", "gpt2", "tests/fixtures"):
+    for part in ("checks", "solutions", "steps", "gpt2", "checks/data"):
         shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "solutions" / "solution_11.py", copy / "steps" / "step_11.py")
     with open(copy / "steps" / "step_11.py", "a") as f:

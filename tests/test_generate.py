@@ -20,7 +20,7 @@ from solutions.solution_12 import generate, logits_function, next_token
 from solutions.solution_13 import cached_function, empty_cache, generate_cached
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "tests" / "fixtures" / "tiny-gpt2"
+TINY = ROOT / "checks" / "data" / "tiny-gpt2"
 PROMPTS = [[287, 257, 263, 89, 272, 294, 76], [0], [5, 17, 200, 41]]
 
 

@@ -18,7 +18,7 @@ from checks import engine, registry
 def _mistake_source(spec, index: int) -> str:
     mistake = spec.mistakes[index]
     if mistake.example:
-        return mistake.example
+        return mistake.example_source()
     if spec.kind == "module" and mistake.variant is not None:
         return (
             f"from solutions.solution_{spec.number:02d} import *  # noqa: F403\n"

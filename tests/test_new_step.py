@@ -129,6 +129,8 @@ def test_nothing_is_overwritten(repo):
         "book/src/step_08.md",
         "pixi.toml",
         "book/src/SUMMARY.md",
+        "course.toml",  # the manifest, the course's registry
+        "book/src/contract.md",  # made from the manifest
     }
 
 

@@ -19,7 +19,7 @@ from checks import runtime
 from solutions.solution_11 import CheckpointError, convert_hf_weights, load_pretrained
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
+FIXTURES = ROOT / "checks" / "data"
 HUB = FIXTURES / "tiny-gpt2"
 PREFIXED = FIXTURES / "tiny-gpt2-prefixed"
 

@@ -1,7 +1,7 @@
 """What the checks of steps 12 and 13 share: the model, the kinds of case, the comparisons.
 
-The model is the tiny GPT-2 in ``tests/fixtures/tiny-gpt2``, loaded with the reference
-``load_pretrained``. Three kinds of case:
+The model is the tiny GPT-2 in ``checks/data/tiny-gpt2``, loaded with the reference
+``load_pretrained`` into one ``GenerationContext`` per device. Three kinds of case:
 
 * ``Greedy``: the ids must equal the reference's exactly;
 * ``Seeded``: the same seed twice gives the same ids, another seed other ids;
@@ -16,32 +16,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from checks import runtime
+from checks import paths, runtime
+from checks.spec import GenerationContext
 
-TINY = runtime.ROOT / "tests" / "fixtures" / "tiny-gpt2"
 SAMPLE_PROMPT = (5, 17, 200, 41)  # its next-token distribution is spread over many tokens
 
-_MODELS: dict[str, object] = {}
+_CONTEXTS: dict[str, GenerationContext] = {}
 
 
-def tiny_model(target):
-    """The fixture model, loaded once per device (and its compiled graphs kept with it)."""
-    if target.name not in _MODELS:
+def context(target) -> GenerationContext:
+    """The context of a generation check on ``target``: the tiny GPT-2, loaded once per device
+    by the reference's ``load_pretrained`` (and what it compiles is kept with it)."""
+    if target.name not in _CONTEXTS:
         from solutions.solution_11 import load_pretrained
 
         runtime.cache_every_compile(target)
-        _MODELS[target.name] = load_pretrained(TINY, device=target.device)[1]
-    _MODELS["last"] = _MODELS[target.name]
-    return _MODELS[target.name]
-
-
-def current_model():
-    """The model of the check in progress (for known mistakes, which get no device)."""
-    return _MODELS["last"]
-
-
-def is_reference(ns) -> bool:
-    return getattr(ns, "__name__", "").startswith("solutions.")
+        model = load_pretrained(paths.TINY_GPT2, device=target.device)[1]
+        _CONTEXTS[target.name] = GenerationContext(target=target, model=model)
+    return _CONTEXTS[target.name]
 
 
 # --------------------------------------------------------------------------- cases
@@ -126,10 +118,10 @@ def distribution(logits: np.ndarray, temperature: float, top_k=None, top_p=None)
     return probs
 
 
-def expected_distribution(case: Sampled, target) -> Distribution:
-    from solutions.solution_12 import logits_function
+def expected_distribution(case: Sampled, ctx: GenerationContext) -> Distribution:
+    from gpt2.compiled import logits_function
 
-    logits = logits_function(tiny_model(target))(list(case.prompt)).astype(np.float64)
+    logits = logits_function(ctx.model)(list(case.prompt)).astype(np.float64)
     return Distribution(distribution(logits, **case.knobs), logits, case.knobs, case.prompt)
 
 

@@ -41,8 +41,6 @@ def _only(field, value):
 
 SPEC = ValueStep(
     number=1,
-    title="Model configuration",
-    public=("GPT2Config",),
     cases=("dataclass", *FIELDS, "keywords"),
     evaluate=evaluate,
     expected=expected,

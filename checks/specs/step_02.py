@@ -81,8 +81,6 @@ def finite_negative(actual, expected):
 
 SPEC = ValueStep(
     number=2,
-    title="Causal mask",
-    public=("causal_mask",),
     cases=((1, 0), (4, 0), (3, 2), (1, 5), (6, 3)),
     evaluate=evaluate,
     compare=compare,

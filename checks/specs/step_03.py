@@ -66,9 +66,7 @@ def times_std(cls):
 
 SPEC = ModuleStep(
     number=3,
-    title="Layer normalization",
     name="LayerNorm",
-    public=("LayerNorm",),
     # A larger epsilon than GPT-2's makes "where does eps go" visible in the numbers.
     config={**SMALL_CONFIG, "layer_norm_epsilon": 1e-3},
     build=lambda cls, config: cls(config.n_embd, eps=config.layer_norm_epsilon),

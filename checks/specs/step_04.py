@@ -26,9 +26,7 @@ def activation_after_projection(cls):
 
 SPEC = ModuleStep(
     number=4,
-    title="Feed-forward network",
     name="GPT2MLP",
-    public=("GPT2MLP",),
     build=lambda cls, config: cls(4 * config.n_embd, config),
     cases=(
         Case(("batch", "seq", "n_embd"), {"batch": 2, "seq": 7}),

@@ -15,9 +15,7 @@ def scaled(cls):
 
 SPEC = ModuleStep(
     number=5,
-    title="Token embeddings",
     name="GPT2TokenEmbeddings",
-    public=("GPT2TokenEmbeddings",),
     build=lambda cls, config: cls(config),
     cases=TOKEN_ID_CASES,
     mistakes=(

@@ -15,9 +15,7 @@ def scaled(cls):
 
 SPEC = ModuleStep(
     number=6,
-    title="Position embeddings",
     name="GPT2PositionEmbeddings",
-    public=("GPT2PositionEmbeddings",),
     build=lambda cls, config: cls(config),
     cases=(
         Case(("seq",), {"seq": 7}, kind="positions"),

@@ -76,9 +76,7 @@ def merge_without_transpose(cls):
 
 SPEC = ModuleStep(
     number=7,
-    title="Multi-head attention",
     name="GPT2MultiHeadAttention",
-    public=("GPT2MultiHeadAttention",),
     build=lambda cls, config: cls(config),
     cases=(
         Case(("batch", "seq", "n_embd"), {"batch": 2, "seq": 7}),

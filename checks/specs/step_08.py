@@ -38,9 +38,7 @@ def residual_from_normed(self, x):
 
 SPEC = ModuleStep(
     number=8,
-    title="Transformer block",
     name="GPT2Block",
-    public=("GPT2Block",),
     build=lambda cls, config: cls(config),
     cases=(
         Case(("batch", "seq", "n_embd"), {"batch": 2, "seq": 7}),

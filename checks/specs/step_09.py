@@ -32,9 +32,7 @@ def model_variant(start: int = 0, positions: bool = True, chained: bool = True, 
 
 SPEC = ModuleStep(
     number=9,
-    title="Stacking blocks",
     name="GPT2Model",
-    public=("GPT2Model",),
     build=lambda cls, config: cls(config),
     cases=TOKEN_ID_CASES,
     mistakes=(

@@ -30,9 +30,7 @@ def probabilities(cls):
 
 SPEC = ModuleStep(
     number=10,
-    title="Language-model head",
     name="GPT2LMHeadModel",
-    public=("GPT2LMHeadModel",),
     build=lambda cls, config: cls(config),
     cases=TOKEN_ID_CASES,
     mistakes=(

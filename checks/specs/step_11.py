@@ -1,6 +1,6 @@
 """Step 11 · Loading pretrained weights: convert both checkpoint layouts, then load one.
 
-The checkpoints are the tiny GPT-2 in ``tests/fixtures`` (written by
+The checkpoints are the tiny GPT-2 in ``checks/data`` (written by
 ``scripts/make_fixtures.py`` with HuggingFace): one in the hub's layout, one with
 ``transformer.`` prefixes, an explicit ``lm_head.weight`` and legacy buffers.
 """
@@ -12,7 +12,7 @@ import numpy as np
 from checks.runtime import ROOT, to_numpy
 from checks.spec import Mistake, ValueStep, solution_with
 
-FIXTURES = ROOT / "tests" / "fixtures"
+FIXTURES = ROOT / "checks" / "data"
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 CASES = (
     ("convert", "tiny-gpt2", "hub layout: no prefix, lm_head left out, attn.bias buffers"),
@@ -126,13 +126,11 @@ def transposed_all(actual, expected):
 
 SPEC = ValueStep(
     number=11,
-    title="Loading pretrained weights",
-    public=("convert_hf_weights", "load_pretrained"),
     cases=CASES,
     evaluate=evaluate,
     compare=compare,
     describe=lambda case: (
-        f"load_pretrained(tests/fixtures/{case[1]})"
+        f"load_pretrained(checks/data/{case[1]})"
         if case[0] == "load"
         else f"convert_hf_weights({case[2]})"
     ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from checks.spec import Mistake, ValueStep, solution_with
+from checks.spec import GenerationStep, Mistake, solution_with
 from checks.specs import generation as g
 
 PROMPT = (287, 257, 263, 89, 272, 294, 76)
@@ -24,14 +24,18 @@ CASES = (
 )
 
 
-def evaluate(ns, case, target):
-    model = g.tiny_model(target)
-    if g.is_reference(ns):
-        if isinstance(case, g.Sampled):  # the exact distribution, instead of drawing
-            return g.expected_distribution(case, target)
-        if isinstance(case, g.Seeded):  # any seeded answer will do: nothing to compare
-            return case
-    return g.run_case(ns.generate, model, case)
+def run(ns, case, ctx):
+    return g.run_case(ns.generate, ctx.model, case)
+
+
+def expected(case, ctx):
+    if isinstance(case, g.Sampled):  # the exact distribution, from the reference's logits
+        return g.expected_distribution(case, ctx)
+    if isinstance(case, g.Seeded):  # nothing to compare: the answer must repeat itself
+        return case
+    from solutions.solution_12 import generate
+
+    return g.run_case(generate, ctx.model, case)
 
 
 # ---------------------------------------------------------------- known mistakes
@@ -125,12 +129,11 @@ def _top_k_ignored(logits, knobs):
     return g.distribution(logits, knobs["temperature"]) if knobs.get("top_k") else None
 
 
-SPEC = ValueStep(
+SPEC = GenerationStep(
     number=12,
-    title="Text generation",
-    public=("generate",),
     cases=CASES,
-    evaluate=evaluate,
+    run=run,
+    expected=expected,
     compare=g.compare,
     describe=lambda case: case.label("generate"),
     mistakes=(

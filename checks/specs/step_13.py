@@ -16,7 +16,7 @@ import numpy as np
 from max.experimental import functional as F
 
 from checks.engine import compare_arrays
-from checks.spec import Mistake, ValueStep, solution_with
+from checks.spec import GenerationStep, Mistake, solution_with
 from checks.specs import generation as g
 from solutions.solution_13 import mask_with_past
 
@@ -55,20 +55,21 @@ def _chunked(cached_function, empty_cache, model, case: Chunked, cls=None):
     return np.asarray(logits)
 
 
-def evaluate(ns, case, target):
-    model = g.tiny_model(target)
-    if g.is_reference(ns):
-        # The reference answer is step 12's generate, which uses no cache at all.
-        from solutions import solution_12
-
-        if isinstance(case, Chunked):
-            return solution_12.logits_function(model)(list(case.ids)).astype(np.float32)
-        if isinstance(case, g.Seeded):
-            return case
-        return g.run_case(solution_12.generate, model, case)
+def run(ns, case, ctx):
     if isinstance(case, Chunked):
-        return _chunked(ns.cached_function, ns.empty_cache, model, case)
-    return g.run_case(ns.generate_cached, model, case)
+        return _chunked(ns.cached_function, ns.empty_cache, ctx.model, case)
+    return g.run_case(ns.generate_cached, ctx.model, case)
+
+
+def expected(case, ctx):
+    """What step 12's generate, which uses no cache at all, answers."""
+    from solutions import solution_12
+
+    if isinstance(case, Chunked):
+        return solution_12.logits_function(ctx.model)(list(case.ids)).astype(np.float32)
+    if isinstance(case, g.Seeded):
+        return case
+    return g.run_case(solution_12.generate, ctx.model, case)
 
 
 def compare(actual, expected):
@@ -133,7 +134,8 @@ def _positions_from_zero(model_cls):
 
 @functools.cache  # one class per mistake, so its compiled graph is reused across cases
 def _model_class(attention_variant=None, model_variant=None):
-    """The reference's cached model class with one part swapped for a wrong version."""
+    """The reference's cached model class with one part swapped for a wrong version (one
+    class per mistake: its compiled graph serves every case)."""
     from max.experimental.nn import ModuleList
 
     from solutions import solution_13 as ref
@@ -152,11 +154,7 @@ def _model_class(attention_variant=None, model_variant=None):
             super().__init__(config)
             self.transformer.h = ModuleList([Block(config) for _ in range(config.n_layer)])
 
-    cls = model_variant(Model) if model_variant else Model
-    # The graph is named after the class: the learner's name lets a learner file that makes
-    # this very mistake reuse the compiled graph.
-    cls.__qualname__ = cls.__name__ = "GPT2CachedLMHeadModel"
-    return cls
+    return model_variant(Model) if model_variant else Model
 
 
 def _greedy_with(cls, model, case):
@@ -175,28 +173,26 @@ def _greedy_with(cls, model, case):
 
 
 def variant(attention_variant=None, model_variant=None):
-    """A Mistake variant: the wrong reference's answer to the same case."""
+    """A Mistake variant: the answer of the reference with this mistake built in."""
 
-    def wrong(reference, case):
-        model = g.current_model()
+    def wrong(case, ctx):
+        from solutions import solution_13 as ref
+
         if isinstance(case, g.Seeded):
-            return reference
+            return expected(case, ctx)
         cls = _model_class(attention_variant, model_variant)
         if isinstance(case, Chunked):
-            from solutions import solution_13 as ref
-
-            return _chunked(ref.cached_function, ref.empty_cache, model, case, cls)
-        return _greedy_with(cls, model, case)
+            return _chunked(ref.cached_function, ref.empty_cache, ctx.model, case, cls)
+        return _greedy_with(cls, ctx.model, case)
 
     return wrong
 
 
-SPEC = ValueStep(
+SPEC = GenerationStep(
     number=13,
-    title="KV cache",
-    public=("generate_cached",),
     cases=CASES,
-    evaluate=evaluate,
+    run=run,
+    expected=expected,
     compare=compare,
     describe=lambda case: case.label("generate_cached"),
     mistakes=(

@@ -1,0 +1,112 @@
+"""The manifest (course.toml) is the course's one registry: everything else agrees with it.
+
+pixi's tasks, the book's SUMMARY.md and contract page, README's table of steps, the specs,
+the skeletons' and solutions' public names and signatures, and the steps `python -m gpt2`
+uses are derived from it or held to it here. Nothing outside this repository is read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import re
+import tomllib
+
+import pytest
+
+from checks import manifest, registry
+from checks.paths import ROOT
+
+STEPS = manifest.steps()
+NUMBERS = [s.number for s in STEPS]
+
+
+def test_steps_are_numbered_from_one_without_gaps():
+    assert NUMBERS == list(range(1, len(NUMBERS) + 1))
+
+
+def test_every_spec_is_in_the_manifest_and_back():
+    specs = sorted(int(p.stem[-2:]) for p in (ROOT / "checks" / "specs").glob("step_??.py"))
+    assert specs == NUMBERS
+
+
+def test_pixi_has_one_task_per_step_and_no_other_step_task():
+    tasks = tomllib.loads((ROOT / "pixi.toml").read_text())["tasks"]
+    steps = sorted(int(name[1:]) for name in tasks if re.fullmatch(r"s\d\d", name))
+    assert steps == NUMBERS
+    for number in NUMBERS:
+        assert tasks[f"s{number:02d}"] == f"python -m checks {number:02d}"
+
+
+def test_summary_lists_every_chapter_with_its_manifest_title_in_order():
+    summary = (ROOT / "book" / "src" / "SUMMARY.md").read_text()
+    listed = re.findall(r"\[([^\]]+)\]\(step_(\d\d)\.md\)", summary)
+    assert [(title, int(n)) for title, n in listed] == [(s.title, s.number) for s in STEPS]
+
+
+def test_readme_table_is_the_manifest():
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"(?m)^\| (\d\d) \| (.+?) \|$", readme)
+    assert [(int(n), text) for n, text in rows] == [(s.number, s.you_write) for s in STEPS]
+
+
+def test_the_contract_page_is_made_from_the_manifest():
+    page = ROOT / "book" / "src" / "contract.md"
+    assert page.read_text() == manifest.contract_markdown(), (
+        "book/src/contract.md is out of date: regenerate it with "
+        "python -c 'from checks import manifest; print(manifest.contract_markdown(), end=\"\")'"
+        " > book/src/contract.md"
+    )
+    assert "(contract.md)" in (ROOT / "book" / "src" / "SUMMARY.md").read_text()
+
+
+def test_the_contract_page_would_show_a_change():
+    changed = dataclasses.replace(STEPS[0], title=STEPS[0].title)
+    public = dataclasses.replace(changed.public[0], signature="(something_else: int)")
+    entries = (dataclasses.replace(changed, public=(public,)), *STEPS[1:])
+    assert manifest.contract_markdown(entries) != manifest.contract_markdown()
+
+
+@pytest.mark.parametrize("entry", STEPS, ids=[s.tag for s in STEPS])
+def test_spec_kind_agrees_with_the_manifest(entry):
+    assert registry.spec(entry.number).kind == entry.kind
+    assert registry.spec(entry.number).title == entry.title
+    assert registry.spec(entry.number).public == entry.names
+
+
+def _signature(obj) -> str:
+    if inspect.isclass(obj) and not dataclasses.is_dataclass(obj):
+        parts = [
+            f"{method}{inspect.signature(getattr(obj, method))}"
+            for method in ("__init__", "forward")
+            if method in vars(obj)
+        ]
+        return manifest.plain_signature("; ".join(parts))
+    return manifest.plain_signature(str(inspect.signature(obj)))
+
+
+@pytest.mark.parametrize("entry", STEPS, ids=[s.tag for s in STEPS])
+def test_skeleton_and_solution_define_the_manifests_names_and_signatures(entry):
+    skeleton = importlib.import_module(f"steps.step_{entry.tag}")
+    solution = importlib.import_module(f"solutions.solution_{entry.tag}")
+    for public in entry.public:
+        for module in (skeleton, solution):
+            assert hasattr(module, public.name), f"{module.__name__} lacks {public.name}"
+            obj = getattr(module, public.name)
+            if module is skeleton and dataclasses.is_dataclass(obj):
+                continue  # a config's fields are what the learner writes
+            assert _signature(obj) == public.signature, f"{module.__name__}.{public.name}"
+
+
+def test_gpt2_command_takes_its_steps_from_the_manifest():
+    from gpt2 import cli
+
+    for name in cli.ROLES.values():
+        assert name in manifest.defining(name).names
+    assert cli._model_steps() == NUMBERS  # the course ends with what the command needs
+
+
+def test_plain_signature_drops_module_paths_only():
+    text = "(x: max.experimental.tensor.Tensor, y: np.ndarray) -> 'solutions.solution_01.GPT2Config'"
+    assert manifest.plain_signature(text) == "(x: Tensor, y: np.ndarray) -> GPT2Config"
