@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # one-line edit (old, new) that keeps it correct and changes what MAX compiles.
 LEARNER = {
     2: (
-        '''from max.dtype import DType
+        """from max.dtype import DType
 from max.experimental import functional as F
 from max.experimental.tensor import Tensor
 
@@ -54,12 +54,14 @@ def causal_mask(seq_len, past_len=0, *, dtype, device):
     shape = [seq_len, past_len + seq_len]
     blocked = Tensor.full(shape, float("-inf"), dtype=dtype, device=device)
     return F.where(hidden, blocked, Tensor.zeros(shape, dtype=dtype, device=device))
-''',
-        ("    hidden = F.greater(cols.reshape([1, past_len + seq_len]), rows + past_len)\n",
-         "    hidden = cols.reshape([1, past_len + seq_len]) > rows + past_len\n"),
+""",
+        (
+            "    hidden = F.greater(cols.reshape([1, past_len + seq_len]), rows + past_len)\n",
+            "    hidden = cols.reshape([1, past_len + seq_len]) > rows + past_len\n",
+        ),
     ),
     3: (
-        '''from max.experimental import functional as F
+        """from max.experimental import functional as F
 from max.experimental.nn import Module
 from max.experimental.tensor import Tensor
 
@@ -74,12 +76,14 @@ class LayerNorm(Module):
         mu = x.mean(axis=-1)
         var = ((x - mu) ** 2).mean(axis=-1)
         return (x - mu) / F.sqrt(var + self.eps) * self.weight + self.bias
-''',
-        ("        return (x - mu) / F.sqrt(var + self.eps) * self.weight + self.bias\n",
-         "        return self.weight * (x - mu) / F.sqrt(var + self.eps) + self.bias\n"),
+""",
+        (
+            "        return (x - mu) / F.sqrt(var + self.eps) * self.weight + self.bias\n",
+            "        return self.weight * (x - mu) / F.sqrt(var + self.eps) + self.bias\n",
+        ),
     ),
     7: (
-        '''import math
+        """import math
 
 from max.experimental import functional as F
 from max.experimental.nn import Linear, Module
@@ -109,12 +113,14 @@ class GPT2MultiHeadAttention(Module):
         att = F.softmax(att + causal_mask(s, dtype=att.dtype, device=att.device), axis=-1)
         y = (att @ v).transpose(1, 2).reshape([b, s, width])
         return self.c_proj(y)
-''',
-        ("        att = (q @ k.transpose(2, 3)) * (1.0 / math.sqrt(self.head_dim))\n",
-         "        att = q @ k.transpose(2, 3) / math.sqrt(self.head_dim)\n"),
+""",
+        (
+            "        att = (q @ k.transpose(2, 3)) * (1.0 / math.sqrt(self.head_dim))\n",
+            "        att = q @ k.transpose(2, 3) / math.sqrt(self.head_dim)\n",
+        ),
     ),
     10: (
-        '''from max.experimental.nn import Linear, Module
+        """from max.experimental.nn import Linear, Module
 from max.experimental.tensor import Tensor
 
 from solutions.solution_01 import GPT2Config
@@ -131,9 +137,11 @@ class GPT2LMHeadModel(Module):
         batch, seq = input_ids.shape
         hidden = self.transformer(input_ids)
         return self.lm_head(hidden).reshape([batch, seq, -1])
-''',
-        ("        return self.lm_head(hidden).reshape([batch, seq, -1])\n",
-         "        return self.lm_head(hidden.reshape([batch, seq, -1]))\n"),
+""",
+        (
+            "        return self.lm_head(hidden).reshape([batch, seq, -1])\n",
+            "        return self.lm_head(hidden.reshape([batch, seq, -1]))\n",
+        ),
     ),
 }
 
@@ -174,7 +182,9 @@ class MemoryWatch(threading.Thread):
 def clone(dest: Path, worktree: bool) -> Path:
     course = dest / "course"
     if worktree:
-        ignore = shutil.ignore_patterns(".git", ".venv*", ".cache", "__pycache__", "build", "*.egg-info")
+        ignore = shutil.ignore_patterns(
+            ".git", ".venv*", ".cache", "__pycache__", "build", "*.egg-info"
+        )
         shutil.copytree(ROOT, course, ignore=ignore)
     else:
         subprocess.run(["git", "clone", "-q", str(ROOT), str(course)], check=True)
@@ -241,11 +251,20 @@ def main(argv: list[str] | None = None) -> int:
         else:
             ran = "value"
         checks.append(
-            Check(f"{step:02d}", when, round(seconds, 1), verdict, ran, round(at, 1),
-                  "did not finish within" in out)
+            Check(
+                f"{step:02d}",
+                when,
+                round(seconds, 1),
+                verdict,
+                ran,
+                round(at, 1),
+                "did not finish within" in out,
+            )
         )
-        print(f"  step {step:02d} {when:<13} {seconds:6.1f} s  {verdict} ({ran}) at {at:5.0f} s",
-              flush=True)
+        print(
+            f"  step {step:02d} {when:<13} {seconds:6.1f} s  {verdict} ({ran}) at {at:5.0f} s",
+            flush=True,
+        )
         if args.verbose or verdict == "FAILED":
             print("    " + out.replace("\n", "\n    "))
 
@@ -284,13 +303,17 @@ def main(argv: list[str] | None = None) -> int:
         first = [c.seconds for c in checks if c.when == "first" and c.step != "01"]
         edits = [c.seconds for c in checks if c.when == "after an edit"]
         passed = all(c.verdict == "PASSED" for c in checks if c.step != "01")
-        print(f"first checks: max {max(first):.1f} s (target 15); after an edit: max "
-              f"{max(edits):.1f} s (target 10); rejected for time: "
-              f"{sum(c.rejected_for_time for c in checks)}; all passed: {passed}")
+        print(
+            f"first checks: max {max(first):.1f} s (target 15); after an edit: max "
+            f"{max(edits):.1f} s (target 10); rejected for time: "
+            f"{sum(c.rejected_for_time for c in checks)}; all passed: {passed}"
+        )
         if report["warmup_s"] is not None:
-            print(f"warm-up: {report['warmup_s'] / 60:.1f} min (target 15), peak "
-                  f"{report['warmup_peak_mb']} MB in all its processes (target 3000), failed "
-                  f"tasks: {report['warmup_failed'] or 'none'}")
+            print(
+                f"warm-up: {report['warmup_s'] / 60:.1f} min (target 15), peak "
+                f"{report['warmup_peak_mb']} MB in all its processes (target 3000), failed "
+                f"tasks: {report['warmup_failed'] or 'none'}"
+            )
         if args.json:
             args.json.write_text(json.dumps(report, indent=1))
         return 0 if passed else 1

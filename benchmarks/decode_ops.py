@@ -252,7 +252,7 @@ def decode_steps(repeats: int) -> list[tuple[str, str, float]]:
     from max.dtype import DType
     from max.experimental.tensor import TensorType
 
-    from checks import engine, runtime
+    from checks import runtime, seeded
     from gpt2.checkpoint import build
     from gpt2.compiled import to_device, to_host, weights_first
     from solutions.solution_01 import GPT2Config
@@ -262,7 +262,7 @@ def decode_steps(repeats: int) -> list[tuple[str, str, float]]:
     config = GPT2Config()
     model = build(GPT2LMHeadModel, config, runtime.pick_device("cpu").device)
     # The checker's seeded weights, one value per tied tensor (lm_head is wte).
-    model.load_state_dict(engine._tied(engine._weights(engine._shapes(model), seed=2), model))
+    model.load_state_dict(seeded.tied(seeded.weights(seeded.shapes(model), seed=2), model))
     run = cached_function(model)
 
     twin = build(copy_free_classes(), config, model.device)

@@ -15,7 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from checks import events, paths, progress, registry, report, supervisor
+from checks import paths, progress, registry, report
+from checks.runner import Screen, job_for, run_job, show_stop
 from checks.supervisor import DEFAULT_TIME_LIMIT
 
 ROOT = paths.ROOT
@@ -25,7 +26,6 @@ USAGE = """python -m checks STEP [--file PATH] [--device cpu|gpu|auto] [--time-l
        python -m checks new-step "Title" [--kind module|function] [--dry-run]"""
 
 COMMANDS = ("all", "progress", "watch", "new-step", "next", "warm")
-EAGER_FIRST_ENV = "GPT2_CHECKS_EAGER_FIRST"  # "1"/"0": run a new module eagerly first, or not
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -143,100 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def eager_first() -> bool:
-    """Whether a module MAX has not compiled yet runs eagerly first (its compile left to the
-    warm-up, for the next check): yes, unless the warm-up is off or GPT2_CHECKS_EAGER_FIRST
-    says otherwise."""
-    from checks import warmup
-
-    setting = os.environ.get(EAGER_FIRST_ENV)
-    if setting in ("0", "1"):
-        return setting == "1"
-    return not warmup.disabled()
-
-
-# --------------------------------------------------------------------------- jobs
-
-
-class Screen:
-    """What the learner sees of a job, as its events arrive: MAX's compiles as they happen,
-    each report as it comes (``show``: which ones), and every own result remembered."""
-
-    def __init__(self, show: str = "all") -> None:
-        self.show = show  # "all" | "failed" (next: only the step to work on) | "none"
-        self.reports: list = []  # engine.Report, as they came
-        self.reused: list[int] = []
-        self.started: events.Started | None = None
-        self.status: report.CompileStatus | None = None
-
-    def __call__(self, event) -> None:
-        if isinstance(event, events.Started):
-            self.started = event
-            self._status().label = f"Step {event.number:02d}"
-        elif isinstance(event, events.Compile):
-            self._status()(event.on, event.what)
-        elif isinstance(event, events.Checked):
-            self.checked(event.report)
-        elif isinstance(event, events.Reused):
-            self.reused.append(event.number)
-
-    def _status(self) -> report.CompileStatus:
-        if self.status is None:
-            self.status = report.CompileStatus("MAX")
-        return self.status
-
-    def checked(self, data: dict) -> None:
-        from checks.engine import Report
-
-        result = Report.from_dict(data)
-        self.reports.append(result)
-        started = self.started
-        if started is not None and started.fingerprint and started.number == result.number:
-            progress.store(
-                result.number,
-                progress.Stored(
-                    status=result.status,
-                    detail=result.first_failure(),
-                    fingerprint=started.fingerprint,
-                    compiled=result.ran == "compiled",
-                ),
-            )
-        self.started = None
-        if self.show == "all" or (self.show == "failed" and not result.passed):
-            report.show(result)
-
-    def close(self) -> None:
-        if self.status is not None:
-            self.status.close()
-
-
-def run_job(job: events.Job, args, screen: Screen) -> supervisor.Outcome:
-    """``job`` in a worker (or here, with GPT2_CHECKS_IN_PROCESS=1: no time limit)."""
-    try:
-        if os.environ.get(supervisor.IN_PROCESS_ENV) == "1":
-            return _in_process(job, screen)
-        return supervisor.run(job, screen, time_limit=args.time_limit)
-    finally:
-        screen.close()
-
-
-def _in_process(job: events.Job, screen: Screen) -> supervisor.Outcome:
-    from checks import worker
-
-    code = worker.run(job, on_report=lambda r: screen.checked(r.to_dict()))
-    return supervisor.Outcome(code=code)
-
-
-def _job(args, command: str, numbers) -> events.Job:
-    file = None
-    if getattr(args, "file", None) is not None:
-        file = str(Path(args.file).resolve())
-    return events.Job(command, tuple(numbers), file, args.device, eager_first())
-
-
 def check_one(number: int, file, args) -> int:
     screen = Screen()
-    outcome = run_job(_job(args, "check", [number]), args, screen)
+    outcome = run_job(job_for(args, "check", [number]), args, screen)
     if outcome.stop is not None:
         show_stop(outcome.stop, args)
         return 1
@@ -251,7 +160,7 @@ def check_all(args) -> int:
     statuses: list[str] = []
     while remaining:
         screen = Screen()
-        outcome = run_job(_job(args, "check", remaining), args, screen)
+        outcome = run_job(job_for(args, "check", remaining), args, screen)
         statuses += [r.status for r in screen.reports]
         if outcome.stop is None:
             if not screen.reports and outcome.code not in (0, 1):
@@ -270,7 +179,7 @@ def check_all(args) -> int:
 def check_next(args) -> int:
     """Check the steps in order, skipping the passed ones; show the first that does not pass."""
     screen = Screen(show="failed")
-    outcome = run_job(_job(args, "next", registry.numbers()), args, screen)
+    outcome = run_job(job_for(args, "next", registry.numbers()), args, screen)
     if outcome.stop is not None:
         show_stop(outcome.stop, args)
         return 1
@@ -287,7 +196,7 @@ def show_progress(args) -> int:
     rechecked: list[int] = []
     for _attempt in range(len(registry.numbers()) + 1):
         screen = Screen(show="none")
-        outcome = run_job(_job(args, "progress", registry.numbers()), args, screen)
+        outcome = run_job(job_for(args, "progress", registry.numbers()), args, screen)
         rechecked += [r.number for r in screen.reports]
         if outcome.stop is None:
             if not screen.reports and not screen.reused:
@@ -304,7 +213,11 @@ def show_progress(args) -> int:
         path = paths.step_file(number)
         stored = progress.fresh(number, device)
         if not path.exists():
-            rows.append(report.ProgressRow(number, title, progress.MISSING, f"{os.path.relpath(path)} does not exist"))
+            rows.append(
+                report.ProgressRow(
+                    number, title, progress.MISSING, f"{os.path.relpath(path)} does not exist"
+                )
+            )
         elif stored is None:
             rows.append(report.ProgressRow(number, title, progress.FAILED, "not checked"))
         else:
@@ -322,31 +235,6 @@ def show_progress(args) -> int:
     return 0 if all(r.status == progress.PASSED for r in rows) else 1
 
 
-def _worker_failed(outcome: supervisor.Outcome) -> int:
+def _worker_failed(outcome) -> int:
     """The worker ended without a report and without being stopped: it could not start."""
     return outcome.code if outcome.code not in (0, 1) else 1
-
-
-# --------------------------------------------------------------------------- stops
-
-
-def show_stop(stop: supervisor.Stop, args, quiet: bool = False) -> None:
-    """Report (unless ``quiet``) and remember a check that the parent had to end."""
-    from checks.engine import Report
-
-    step = f"{stop.number:02d}"
-    hint = f"{report.command(f'{stop.number:02d}')} --time-limit {max(4 * args.time_limit, 300):g}"
-    problem = report.stop_problem(stop, hint)
-    if not stop.number:
-        report.console.print(f"[red]✗[/] {problem.title}\n  {problem.detail}")
-        return
-    if stop.fingerprint and stop.kind != "compile-timeout":  # MAX stuck: nothing to remember
-        progress.store(
-            stop.number, progress.Stored(progress.FAILED, problem.title, stop.fingerprint)
-        )
-    if quiet:
-        report.console.print(f"[dim]Step {step} was stopped: {problem.title}[/]")
-        return
-    report.show(
-        Report(stop.number, stop.title, Path(stop.file), target=stop.target, problem=problem)
-    )

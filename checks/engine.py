@@ -17,18 +17,16 @@ Earlier steps always come from ``solutions/``, so one mistake never cascades.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
-from checks import paths, runtime
+from checks import paths, runtime, seeded
 from checks.learner import Problem, guarded, load, require
 from checks.progress import FAILED, NOT_STARTED, PASSED
+from checks.results import CaseResult, Item, Report
 from checks.spec import Case, ModuleStep, ValueStep
 
 ROOT = runtime.ROOT
@@ -42,87 +40,6 @@ COMPILER_ISSUE = (
 )
 # How much looser a known mistake may match than the reference must.
 MISTAKE_SLACK = 20.0
-
-
-@dataclass
-class Item:
-    ok: bool
-    label: str
-    detail: str = ""
-
-
-class CaseResult(NamedTuple):
-    """One input of a module step's check, and what came out of it."""
-
-    case: Case
-    x: np.ndarray
-    mine: np.ndarray | None  # the learner's output
-    reference: np.ndarray | None
-    variants: list | None  # each known mistake's output, in spec order (only to diagnose)
-
-
-@dataclass
-class Report:
-    number: int
-    title: str
-    file: Path
-    target: str = ""
-    status: str = FAILED  # PASSED | FAILED | NOT_STARTED (checks.progress)
-    items: list[Item] = field(default_factory=list)
-    hints: list[str] = field(default_factory=list)
-    problem: Problem | None = None
-    seconds: float = 0.0
-    printed: list[str] = field(default_factory=list)  # what the learner's code printed
-    # Module steps: per input, what came out (only in the worker: for diagnosis and tests).
-    results: list[CaseResult] = field(default_factory=list, repr=False)
-    # "compiled": your module ran through MAX's graph compiler; "eager": on MAX's eager
-    # interpreter, its graph not compiled yet (``pending`` lists what to compile for next time).
-    ran: str = "compiled"
-    pending: list = field(default_factory=list, repr=False)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == PASSED
-
-    def first_failure(self) -> str:
-        if self.problem is not None:
-            return self.problem.title
-        for item in self.items:
-            if not item.ok:
-                return f"{item.label}: {item.detail}" if item.detail else item.label
-        return ""
-
-    def to_dict(self) -> dict:
-        """What the learner sees, as plain data (it travels to the parent process as JSON)."""
-        return {
-            "number": self.number,
-            "title": self.title,
-            "file": str(self.file),
-            "target": self.target,
-            "status": self.status,
-            "items": [dataclasses.asdict(i) for i in self.items],
-            "hints": list(self.hints),
-            "problem": None if self.problem is None else self.problem.to_dict(),
-            "seconds": self.seconds,
-            "printed": list(self.printed),
-            "ran": self.ran,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Report:
-        return cls(
-            number=data["number"],
-            title=data["title"],
-            file=Path(data["file"]),
-            target=data.get("target", ""),
-            status=data.get("status", FAILED),
-            items=[Item(**i) for i in data.get("items", [])],
-            hints=list(data.get("hints", [])),
-            problem=None if data.get("problem") is None else Problem(**data["problem"]),
-            seconds=data.get("seconds", 0.0),
-            printed=list(data.get("printed", [])),
-            ran=data.get("ran", "compiled"),
-        )
 
 
 step_file = paths.step_file
@@ -201,62 +118,6 @@ def compare_arrays(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: 
 # --------------------------------------------------------------------------- module steps
 
 
-def _weights(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
-    """Seeded, non-uniform weights: no zeros, no ones, nothing symmetric to hide behind."""
-    rng = np.random.default_rng(seed)
-    weights = {}
-    for name in sorted(shapes):
-        shape = shapes[name]
-        if len(shape) == 1 and name.endswith("weight"):  # a norm's gain
-            value = 1.0 + 0.3 * rng.standard_normal(shape)
-        elif len(shape) == 1:  # a bias
-            value = 0.05 + 0.2 * rng.standard_normal(shape)
-        else:
-            value = rng.standard_normal(shape) * (1.2 / np.sqrt(shape[-1])) + 0.01
-        weights[name] = value.astype(np.float32)
-    return weights
-
-
-def _inputs(case: Case, config, rng: np.random.Generator) -> np.ndarray:
-    shape = case.shape(config)
-    if case.kind == "ids":
-        return rng.integers(0, config.vocab_size, size=shape, dtype=np.int64)
-    if case.kind == "positions":
-        return rng.integers(0, config.n_positions, size=shape, dtype=np.int64)
-    # Non-uniform on purpose: a different scale per feature and a shifted mean.
-    scale = rng.uniform(0.5, 2.0, size=shape[-1:])
-    return (rng.normal(0.3, 1.0, size=shape) * scale).astype(np.float32)
-
-
-def _input_dtype(case: Case, target):
-    from max.dtype import DType
-
-    return DType.int64 if case.kind in ("ids", "positions") else target.dtype
-
-
-def _shapes(module) -> dict[str, tuple[int, ...]]:
-    return {name: tuple(int(d) for d in t.shape) for name, t in module.parameters}
-
-
-def _tied(weights: dict[str, np.ndarray], module) -> dict[str, np.ndarray]:
-    """``weights`` with one value for every group of names that share one tensor.
-
-    A tied tensor (step 10's lm_head.weight *is* transformer.wte.weight) is listed under
-    each of its names, but a compiled graph holds it once, under whichever name comes
-    first. Giving the whole group one value makes that order irrelevant, while a module
-    that keeps two separate tensors still gets two different values.
-    """
-    groups: dict[int, list[str]] = {}
-    for name, tensor in module.parameters:
-        groups.setdefault(id(tensor), []).append(name)
-    tied = dict(weights)
-    for names in groups.values():
-        source = min(names)
-        if len(names) > 1 and source in weights:
-            tied.update({name: weights[source] for name in names})
-    return tied
-
-
 def _bundle(members: list):
     """One module that runs every member (the mistake variants) on the same input."""
     from max.experimental.nn import ModuleList
@@ -309,9 +170,9 @@ def _check_module(spec: ModuleStep, path: Path, target, report: Report, eager_fi
             mine = spec.build(mine_cls, config)
         ref = spec.build(ref_cls, config)
 
-    ref_shapes = _shapes(ref)
+    ref_shapes = seeded.shapes(ref)
     with guarded(path, f"listing the parameters of {spec.name}"):
-        mine_shapes = _shapes(mine)
+        mine_shapes = seeded.shapes(mine)
     param_items = _parameter_items(mine_shapes, ref_shapes)
     report.items += param_items
     if not all(i.ok for i in param_items):
@@ -321,7 +182,7 @@ def _check_module(spec: ModuleStep, path: Path, target, report: Report, eager_fi
         )
         return
 
-    weights = _weights(ref_shapes, seed=1000 + spec.number)
+    weights = seeded.weights(ref_shapes, seed=1000 + spec.number)
     atol, rtol = tolerances(spec, target)
     rng = np.random.default_rng(spec.number)
 
@@ -344,7 +205,7 @@ def _check_module(spec: ModuleStep, path: Path, target, report: Report, eager_fi
     if eager:
         report.ran = "eager"
         with guarded(path, f"loading weights into {spec.name}"):
-            mine.load_state_dict(_tied(weights, mine))
+            mine.load_state_dict(seeded.tied(weights, mine))
     results: list[CaseResult] = []
     for cases, types, graph in traced:
         reference = _reference_runner(spec, ref, types, weights, target, eager_first)
@@ -361,7 +222,7 @@ def _check_module(spec: ModuleStep, path: Path, target, report: Report, eager_fi
         else:
             started = time.perf_counter()
             with guarded(path, f"compiling {spec.name}"):
-                run_mine = runtime.compile_module(mine, types, _tied(weights, mine), target)
+                run_mine = runtime.compile_module(mine, types, seeded.tied(weights, mine), target)
             report.items.append(
                 Item(
                     True,
@@ -370,7 +231,7 @@ def _check_module(spec: ModuleStep, path: Path, target, report: Report, eager_fi
                 )
             )
         for case in cases:
-            x = _inputs(case, config, rng)
+            x = seeded.inputs(case, config, rng)
             expected = reference(x)
             with guarded(path, f"running {spec.name} on input {case.describe(config)}"):
                 mine_out = run_mine(runtime.to_tensor(x, target))
@@ -381,7 +242,9 @@ def _check_module(spec: ModuleStep, path: Path, target, report: Report, eager_fi
                     )
                 mine_out, wrong_dtype = _output_array(mine_out, expected)
             if wrong_dtype:
-                report.items.append(Item(False, f"output for input {case.describe(config)}", wrong_dtype))
+                report.items.append(
+                    Item(False, f"output for input {case.describe(config)}", wrong_dtype)
+                )
                 continue
             ok, detail = compare_arrays(mine_out, expected, atol, rtol)
             report.items.append(Item(ok, f"output for input {case.describe(config)}", detail))
@@ -436,17 +299,17 @@ def _mistake_bundle(spec: ModuleStep, target):
         ref = spec.build(ref_cls, config)
         members = [spec.build(m.variant(ref_cls), config) for m in variants]
         bundle = _bundle(members)
-    weights = _weights(_shapes(ref), seed=1000 + spec.number)
+    weights = seeded.weights(seeded.shapes(ref), seed=1000 + spec.number)
     bundle_weights = {
         f"{i}.{name}": value
         for i, member in enumerate(bundle)
-        for name, value in _tied(weights, member).items()
+        for name, value in seeded.tied(weights, member).items()
     }
     return members, bundle, bundle_weights, weights
 
 
 def _case_types(case: Case, config, target) -> list:
-    return [runtime.tensor_type(target, _input_dtype(case, target), case.symbolic(config))]
+    return [runtime.tensor_type(target, seeded.input_dtype(case, target), case.symbolic(config))]
 
 
 def compile_mistakes(spec: ModuleStep, target) -> None:
@@ -458,7 +321,9 @@ def compile_mistakes(spec: ModuleStep, target) -> None:
     for case in spec.cases:
         if (case.dims, case.kind) not in seen:
             seen.add((case.dims, case.kind))
-            runtime.compile_module(bundle, _case_types(case, config, target), bundle_weights, target)
+            runtime.compile_module(
+                bundle, _case_types(case, config, target), bundle_weights, target
+            )
 
 
 def with_variant_outputs(spec: ModuleStep, results: list, target, compile: bool = True) -> list:
@@ -479,7 +344,7 @@ def with_variant_outputs(spec: ModuleStep, results: list, target, compile: bool 
                 runners[key] = runtime.compile_module(bundle, types, bundle_weights, target)
             else:
                 for member in members:
-                    member.load_state_dict(_tied(weights, member))
+                    member.load_state_dict(seeded.tied(weights, member))
                 runs = [_eager_runner(member, target) for member in members]
                 runners[key] = lambda tensor, runs=runs: [run(tensor) for run in runs]
         outs = [runtime.to_numpy(o) for o in runners[key](runtime.to_tensor(x, target))]
@@ -502,9 +367,9 @@ def _reference_runner(spec, ref, types, weights, target, eager_first: bool):
     """``x -> the reference's output`` as a NumPy array: compiled if MAX has compiled it
     before (or ``eager_first`` is False), else run eagerly rather than wait for a compile."""
     if not eager_first or runtime.is_cached(ref, types):
-        compiled = runtime.compile_module(ref, types, _tied(weights, ref), target)
+        compiled = runtime.compile_module(ref, types, seeded.tied(weights, ref), target)
         return lambda x: runtime.to_numpy(compiled(runtime.to_tensor(x, target)))
-    ref.load_state_dict(_tied(weights, ref))
+    ref.load_state_dict(seeded.tied(weights, ref))
     run = _eager_runner(ref, target)
     return lambda x: runtime.to_numpy(run(runtime.to_tensor(x, target)))
 
@@ -563,7 +428,7 @@ def _eager_agrees(spec, mine_cls, config, weights, results, target, atol, rtol, 
         with runtime.building(target):
             with guarded(path, "building your module for an eager run"):
                 eager = spec.build(mine_cls, config)
-        eager.load_state_dict(_tied(weights, eager))
+        eager.load_state_dict(seeded.tied(weights, eager))
         with runtime.building(target, lazy=False):
             for result in results:
                 with guarded(path, "running your module eagerly"):

@@ -94,7 +94,9 @@ class Finished:
     code: int
 
 
-EVENTS = {cls.__name__: cls for cls in (Ready, Started, Enter, Leave, Compile, Checked, Reused, Finished)}
+EVENTS = {
+    cls.__name__: cls for cls in (Ready, Started, Enter, Leave, Compile, Checked, Reused, Finished)
+}
 
 
 def encode(event) -> bytes:

@@ -1,8 +1,9 @@
 """What MAX's error messages usually mean, in a learner's words.
 
 Each entry pairs a pattern found in MAX's message with a one-line explanation. The
-Troubleshooting chapter of the book lists the same symptoms, and ``tests/test_explain.py``
-provokes each of them with the pinned MAX so this table stays true.
+Troubleshooting chapter of the book lists the same symptoms, and
+``tests/test_troubleshooting.py`` provokes them with the pinned MAX and checks what this
+table calls each, so that it stays true.
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ def _open(name: str):
 
 
 @contextlib.contextmanager
-def lock(name: str, on_wait: Callable[[], contextlib.AbstractContextManager] | None = None
-         ) -> Iterator[None]:
+def lock(
+    name: str, on_wait: Callable[[], contextlib.AbstractContextManager] | None = None
+) -> Iterator[None]:
     """Hold the lock ``name``; if another process holds it, wait (inside ``on_wait()``)."""
     try:
         import fcntl

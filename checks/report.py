@@ -69,7 +69,9 @@ class CompileStatus:
                 self._status.stop()
                 self._status = None
             elif shown and since is not None:
-                console.print(f"[dim]{self.label}: MAX compiled for {time.monotonic() - since:.0f} s.[/]")
+                console.print(
+                    f"[dim]{self.label}: MAX compiled for {time.monotonic() - since:.0f} s.[/]"
+                )
 
     def _text(self, seconds: float) -> str:
         doing = WAITING if self._what == "wait" else COMPILING

@@ -107,9 +107,7 @@ def pick_device(kind: str = "auto") -> Target:
         kind = "gpu" if gpu_count() > 0 else "cpu"
     if kind == "gpu":
         if gpu_count() == 0:
-            raise DeviceUnavailable(
-                "MAX sees no GPU on this machine. Use --device cpu (or auto)."
-            )
+            raise DeviceUnavailable("MAX sees no GPU on this machine. Use --device cpu (or auto).")
         # Checks compare in float32 everywhere: MAX's GPU default (bfloat16) would hide
         # real mistakes behind rounding error.
         return Target(Accelerator(), "gpu", DType.float32)

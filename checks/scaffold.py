@@ -20,7 +20,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from checks import paths
+
+ROOT = paths.ROOT
 
 START = "# ---- your code starts here ----"
 END = "# ---- your code ends here ----"
@@ -280,13 +282,15 @@ def _with_manifest_entry(text: str, n: Names) -> str | None:
         return None
     if n.kind == "module":
         kind = "module"
-        signature = "__init__(self, config: GPT2Config); forward(self, hidden_states: Tensor) -> Tensor"
+        signature = (
+            "__init__(self, config: GPT2Config); forward(self, hidden_states: Tensor) -> Tensor"
+        )
     else:
         kind, signature = "value", "(x: float) -> float"
     entry = (
-        f"\n[[step]]\nnumber = {n.number}\ntitle = {n.title_literal}\nkind = \"{kind}\"\n"
+        f'\n[[step]]\nnumber = {n.number}\ntitle = {n.title_literal}\nkind = "{kind}"\n'
         f"you_write = {json.dumps(n.title.lower(), ensure_ascii=False)}\n"
-        f"[[step.public]]\nname = \"{n.public}\"\nsignature = \"{signature}\"\n"
+        f'[[step.public]]\nname = "{n.public}"\nsignature = "{signature}"\n'
         'contract = "TODO(contributor): what it must do."\n'
     )
     return text.rstrip("\n") + "\n" + entry

@@ -78,8 +78,11 @@ class Case:
         return [d if d in self.sizes else getattr(config, d) for d in self.dims]
 
     def describe(self, config) -> str:
-        return "[" + ", ".join(f"{d}={n}" for d, n in zip(self.dims, self.shape(config), strict=True)) + "]"
-
+        return (
+            "["
+            + ", ".join(f"{d}={n}" for d, n in zip(self.dims, self.shape(config), strict=True))
+            + "]"
+        )
 
 
 # Token ids [batch, seq] in two shapes, the second with one token: the input of every module
@@ -88,6 +91,7 @@ TOKEN_ID_CASES = (
     Case(("batch", "seq"), {"batch": 2, "seq": 7}, kind="ids"),
     Case(("batch", "seq"), {"batch": 3, "seq": 1}, kind="ids"),
 )
+
 
 @dataclass(frozen=True)
 class ModuleStep:

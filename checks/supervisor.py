@@ -33,9 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checks import channel, events
+from checks import channel, events, paths
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 
 IN_PROCESS_ENV = "GPT2_CHECKS_IN_PROCESS"  # "1": no worker process, no time limit (debugging)
 
@@ -217,7 +217,11 @@ def run(
                     step = event
                     clock.reset()
                 elif isinstance(event, (events.Checked, events.Reused)):
-                    number = event.report["number"] if isinstance(event, events.Checked) else event.number
+                    number = (
+                        event.report["number"]
+                        if isinstance(event, events.Checked)
+                        else event.number
+                    )
                     outcome.done.append(int(number))
                     step = None
                     clock.reset()
@@ -256,9 +260,7 @@ def run(
             _kill(proc)
 
 
-def _stop(
-    step: events.Started | None, target: str, kind: str, doing: str | None, **extra
-) -> Stop:
+def _stop(step: events.Started | None, target: str, kind: str, doing: str | None, **extra) -> Stop:
     return Stop(
         number=step.number if step else 0,
         title=step.title if step else "",

@@ -407,8 +407,10 @@ def work(
         state.current = ", ".join(n for n in running if n != QUEUE_TASK)
         state.save()
         if name != QUEUE_TASK:
-            _log(f"{name} {'done' if ok else 'failed'} in {time.monotonic() - began:.0f} s "
-                 f"(peak {state.peak_mb:.0f} MB)")
+            _log(
+                f"{name} {'done' if ok else 'failed'} in {time.monotonic() - began:.0f} s "
+                f"(peak {state.peak_mb:.0f} MB)"
+            )
         if on_task:
             on_task(state)
 
@@ -528,8 +530,10 @@ def _follow() -> int:
     """Another warm-up runs (started by a check): show its progress until it is done."""
     from checks.report import console
 
-    console.print("A warm-up is already running in the background; following it (Ctrl-C stops "
-                  "following, not the warm-up).")
+    console.print(
+        "A warm-up is already running in the background; following it (Ctrl-C stops "
+        "following, not the warm-up)."
+    )
     last = None
     while running():
         now = status()

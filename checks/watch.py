@@ -60,12 +60,12 @@ class Shown:
 
 
 def _run(command: str, numbers, args) -> list[Shown]:
-    from checks import cli
+    from checks import runner
 
-    screen = cli.Screen(show="failed" if command == "next" else "all")
-    outcome = cli.run_job(cli._job(args, command, numbers), args, screen)
+    screen = runner.Screen(show="failed" if command == "next" else "all")
+    outcome = runner.run_job(runner.job_for(args, command, numbers), args, screen)
     if outcome.stop is not None:
-        cli.show_stop(outcome.stop, args)
+        runner.show_stop(outcome.stop, args)
         return [Shown(outcome.stop.number, False, "compiled")]
     if command == "next" and screen.reports and screen.reports[-1].passed:
         from checks.report import console

@@ -91,8 +91,8 @@ def check(number: int, file: str | None, target, eager_first: bool):
 
 
 def _checker_failure(spec, path, target):
-    from checks.engine import Report
     from checks.learner import Problem, scrub
+    from checks.results import Report
 
     text = traceback.format_exc()
     saved = paths.cache_dir() / "last-error.txt"

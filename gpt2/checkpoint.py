@@ -53,7 +53,9 @@ def checkpoint_dir(name_or_path: str | Path) -> Path:
 def config_fields(hf_config: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of HuggingFace's config.json that shape the model (for ``GPT2Config``)."""
     if hf_config.get("model_type", "gpt2") != "gpt2":
-        raise CheckpointError(f"config.json describes a {hf_config['model_type']!r} model, not gpt2.")
+        raise CheckpointError(
+            f"config.json describes a {hf_config['model_type']!r} model, not gpt2."
+        )
     return {f: hf_config[f] for f in CONFIG_FIELDS if f in hf_config}
 
 
@@ -78,7 +80,9 @@ def build(cls: type, config, device=None):
 def check_state(state: Mapping[str, np.ndarray], model) -> None:
     """Every parameter present, nothing extra, every shape right; or one clear error."""
     expected = {name: tuple(int(d) for d in t.shape) for name, t in model.parameters}
-    problems = [f"missing tensor {n} (shape {list(s)})" for n, s in expected.items() if n not in state]
+    problems = [
+        f"missing tensor {n} (shape {list(s)})" for n, s in expected.items() if n not in state
+    ]
     problems += [f"unexpected tensor {n}" for n in state if n not in expected]
     problems += [
         f"tensor {n} has shape {list(state[n].shape)}, the model expects {list(s)}"
@@ -86,7 +90,9 @@ def check_state(state: Mapping[str, np.ndarray], model) -> None:
         if n in state and tuple(state[n].shape) != s
     ]
     if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
         raise CheckpointError(f"The checkpoint does not fit the model: {shown}.")
 
 

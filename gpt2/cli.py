@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from checks import manifest
+from checks import manifest, paths
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 DEFAULT_MODEL = "openai-community/gpt2"
 EOS = "<|endoftext|>"
 

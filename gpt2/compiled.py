@@ -64,6 +64,8 @@ def compile_model(model):
         ids_type = TensorType(DType.int64, [1, "seq"], device=model.device)
         _LOGITS[model] = model.compile(ids_type)
     return _LOGITS[model]
+
+
 # ANCHOR_END: logits_function
 
 
@@ -126,6 +128,8 @@ def compile_twin(model, cached_class: type):
             ids_type, cache_type, cache_type, weights=dict(model.parameters)
         )
     return memo[cached_class]
+
+
 # ANCHOR_END: cached_function
 
 
@@ -148,6 +152,8 @@ def weights_first(model) -> None:
     for _, module in model.descendants:
         if type(module) is Linear:
             module.__class__ = WeightsFirstLinear
+
+
 # ANCHOR_END: weights_first
 
 

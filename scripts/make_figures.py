@@ -429,7 +429,7 @@ def _attention_weights(seq_len: int = 12):
     from max.dtype import DType
     from max.experimental import functional as F
 
-    from checks import engine, runtime
+    from checks import engine, runtime, seeded
     from checks.spec import Case
     from checks.specs.step_07 import SPEC
     from solutions.solution_07 import GPT2MultiHeadAttention
@@ -444,9 +444,9 @@ def _attention_weights(seq_len: int = 12):
     config = engine.small_config(SPEC)
     with runtime.building(target):
         module = SPEC.build(AttentionWeights, config)
-    weights = engine._weights(engine._shapes(module), seed=1000 + SPEC.number)
+    weights = seeded.weights(seeded.shapes(module), seed=1000 + SPEC.number)
     case = Case(("batch", "seq", "n_embd"), {"batch": 1, "seq": seq_len})
-    x = engine._inputs(case, config, np.random.default_rng(SPEC.number))
+    x = seeded.inputs(case, config, np.random.default_rng(SPEC.number))
     identity = np.broadcast_to(
         np.eye(seq_len, dtype=np.float32), (1, config.n_head, seq_len, seq_len)
     )

@@ -22,4 +22,6 @@ class GPT2Config:
     n_inner: int | None = None  # the MLP's hidden width; None means 4 * n_embd
     layer_norm_epsilon: float = 1e-5  # keeps LayerNorm from dividing by zero
     # ---- your code ends here ----
+
+
 # ANCHOR_END: config

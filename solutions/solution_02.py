@@ -26,4 +26,6 @@ def causal_mask(seq_len: int, past_len: int = 0, *, dtype: DType, device: Device
     # instead, leaving -inf only above it: the future.
     return F.band_part(blocked, num_lower=None, num_upper=past_len, exclude=True)
     # ---- your code ends here ----
+
+
 # ANCHOR_END: causal_mask

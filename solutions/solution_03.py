@@ -29,4 +29,6 @@ class LayerNorm(Module):
         normalized = centered * F.rsqrt(variance + self.eps)
         return normalized * self.weight + self.bias
         # ---- your code ends here ----
+
+
 # ANCHOR_END: layer_norm

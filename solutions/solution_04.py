@@ -29,4 +29,6 @@ class GPT2MLP(Module):
         hidden_states = F.gelu(hidden_states, approximate="tanh")
         return self.c_proj(hidden_states)
         # ---- your code ends here ----
+
+
 # ANCHOR_END: mlp

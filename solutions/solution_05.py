@@ -24,4 +24,6 @@ class GPT2TokenEmbeddings(Module):
         # ---- your code starts here ----
         return self.wte(input_ids)  # a gather: row input_ids[b, t] of the table
         # ---- your code ends here ----
+
+
 # ANCHOR_END: token_embeddings

@@ -24,4 +24,6 @@ class GPT2PositionEmbeddings(Module):
         # ---- your code starts here ----
         return self.wpe(position_ids)
         # ---- your code ends here ----
+
+
 # ANCHOR_END: position_embeddings

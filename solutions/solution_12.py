@@ -57,6 +57,8 @@ def next_token(
         probs /= probs.sum()
     return int(rng.choice(probs.size, p=probs))
     # ---- your code ends here ----
+
+
 # ANCHOR_END: next_token
 
 
@@ -77,12 +79,12 @@ def stream(
     rng = np.random.default_rng(seed)  # one generator for the whole text: repeatable
     ids = list(prompt_ids)
     for _ in range(max_new_tokens):
-        token = next_token(
-            last_logits(ids), rng, temperature=temperature, top_k=top_k, top_p=top_p
-        )
+        token = next_token(last_logits(ids), rng, temperature=temperature, top_k=top_k, top_p=top_p)
         ids.append(token)  # the next run sees the whole text so far
         yield token
     # ---- your code ends here ----
+
+
 # ANCHOR_END: stream
 
 
@@ -101,8 +103,15 @@ def generate(
     check_arguments(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
     return list(
         stream(
-            model, prompt_ids, max_new_tokens,
-            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+            model,
+            prompt_ids,
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
         )
     )
+
+
 # ANCHOR_END: generate

@@ -49,6 +49,8 @@ def mask_with_past(seq_len, past_len, *, dtype: DType, device) -> Tensor:
     """
     seen = F.zeros([seq_len, past_len], dtype=dtype, device=device)
     return F.concat([seen, causal_mask(seq_len, 0, dtype=dtype, device=device)], axis=1)
+
+
 # ANCHOR_END: mask
 
 
@@ -76,6 +78,8 @@ class GPT2CachedAttention(GPT2MultiHeadAttention):
         out = F.softmax(scores, axis=-1) @ value
         return self.c_proj(self.merge_heads(out)), key, value
         # ---- your code ends here ----
+
+
 # ANCHOR_END: cached_attention
 
 
@@ -124,6 +128,8 @@ class GPT2CachedLMHeadModel(GPT2LMHeadModel):
         last = t.ln_f(hidden_states[:, -1])
         return self.lm_head(last), F.stack(keys), F.stack(values)
         # ---- your code ends here ----
+
+
 # ANCHOR_END: cached_model
 
 
@@ -150,6 +156,8 @@ def stream_cached(
         if i + 1 < max_new_tokens:  # the last token needs no run after it
             logits, cache = run([token], cache)  # decode: one token, the cache holds the rest
     # ---- your code ends here ----
+
+
 # ANCHOR_END: stream_cached
 
 
@@ -168,10 +176,17 @@ def generate_cached(
     check_arguments(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
     return list(
         stream_cached(
-            model, prompt_ids, max_new_tokens,
-            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+            model,
+            prompt_ids,
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
         )
     )
+
+
 # ANCHOR_END: generate_cached
 
 
@@ -182,4 +197,6 @@ def cached_function(
     """``(ids, cache) -> (logits of the last position, longer cache)``, with this step's
     cached model compiled once per model, ``model``'s weights loaded into it."""
     return compiled.cached_function(model, cached_class)
+
+
 # ANCHOR_END: cached_function

@@ -19,5 +19,8 @@ class GPT2Config:
     # Each is one line: `name: type = default`. n_inner's type is `int | None`.
     def __post_init__(self):
         raise NotImplementedError("GPT2Config")
+
     # ---- your code ends here ----
+
+
 # ANCHOR_END: config

@@ -27,4 +27,6 @@ def causal_mask(seq_len: int, past_len: int = 0, *, dtype: DType, device: Device
     #      num_upper=past_len, exclude=True) zeroes the band j - i <= past_len.
     raise NotImplementedError("causal_mask")
     # ---- your code ends here ----
+
+
 # ANCHOR_END: causal_mask

@@ -26,4 +26,6 @@ class GPT2TokenEmbeddings(Module):
         # TODO: look up the vector of every id in input_ids.
         raise NotImplementedError("GPT2TokenEmbeddings.forward")
         # ---- your code ends here ----
+
+
 # ANCHOR_END: token_embeddings

@@ -27,4 +27,6 @@ class GPT2PositionEmbeddings(Module):
         # [batch, seq]; the lookup handles both).
         raise NotImplementedError("GPT2PositionEmbeddings.forward")
         # ---- your code ends here ----
+
+
 # ANCHOR_END: position_embeddings

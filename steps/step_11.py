@@ -36,7 +36,12 @@ from solutions.solution_10 import GPT2LMHeadModel
 
 PREFIX = "transformer."
 # GPT-2's Conv1D layers: their weights are stored [in, out] and must be transposed.
-CONV1D_WEIGHTS = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight")
+CONV1D_WEIGHTS = (
+    ".attn.c_attn.weight",
+    ".attn.c_proj.weight",
+    ".mlp.c_fc.weight",
+    ".mlp.c_proj.weight",
+)
 # Buffers of old checkpoints: the causal mask and its fill value, not weights.
 LEGACY_BUFFERS = (".attn.bias", ".attn.masked_bias")  # not attn.c_attn.bias: a weight
 
@@ -59,6 +64,8 @@ def convert_hf_weights(hf_state: Mapping[str, Any]) -> dict[str, np.ndarray]:
     #   4. if no lm_head.weight came with the checkpoint, use the wte matrix again.
     raise NotImplementedError("convert_hf_weights")
     # ---- your code ends here ----
+
+
 # ANCHOR_END: convert
 
 
@@ -76,4 +83,6 @@ def load_pretrained(name_or_path: str | Path, *, device=None) -> tuple[GPT2Confi
     state = convert_hf_weights(read_safetensors(directory / "model.safetensors"))
     model = load_state(build(GPT2LMHeadModel, config, device), state, device)
     return config, model
+
+
 # ANCHOR_END: load_pretrained

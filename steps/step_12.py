@@ -49,6 +49,8 @@ def next_token(
     #     and draw one index with rng.choice(len(probs), p=probs).
     raise NotImplementedError("next_token")
     # ---- your code ends here ----
+
+
 # ANCHOR_END: next_token
 
 
@@ -71,6 +73,8 @@ def stream(
     # top_p=...), append it to ids (a list, starting as the prompt) and `yield` it.
     raise NotImplementedError("stream")
     # ---- your code ends here ----
+
+
 # ANCHOR_END: stream
 
 
@@ -89,8 +93,15 @@ def generate(
     check_arguments(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
     return list(
         stream(
-            model, prompt_ids, max_new_tokens,
-            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+            model,
+            prompt_ids,
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
         )
     )
+
+
 # ANCHOR_END: generate

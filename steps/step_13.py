@@ -49,6 +49,8 @@ def mask_with_past(seq_len, past_len, *, dtype: DType, device) -> Tensor:
     """
     seen = F.zeros([seq_len, past_len], dtype=dtype, device=device)
     return F.concat([seen, causal_mask(seq_len, 0, dtype=dtype, device=device)], axis=1)
+
+
 # ANCHOR_END: mask
 
 
@@ -73,6 +75,8 @@ class GPT2CachedAttention(GPT2MultiHeadAttention):
         #   Return (output, key, value): the caller keeps key and value for the next run.
         raise NotImplementedError("GPT2CachedAttention.forward")
         # ---- your code ends here ----
+
+
 # ANCHOR_END: cached_attention
 
 
@@ -118,6 +122,8 @@ class GPT2CachedLMHeadModel(GPT2LMHeadModel):
         #   Return (logits, F.stack(keys), F.stack(values)).
         raise NotImplementedError("GPT2CachedLMHeadModel.forward")
         # ---- your code ends here ----
+
+
 # ANCHOR_END: cached_model
 
 
@@ -143,6 +149,8 @@ def stream_cached(
     #      token goes in, the cache brings the rest.
     raise NotImplementedError("stream_cached")
     # ---- your code ends here ----
+
+
 # ANCHOR_END: stream_cached
 
 
@@ -161,10 +169,17 @@ def generate_cached(
     check_arguments(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
     return list(
         stream_cached(
-            model, prompt_ids, max_new_tokens,
-            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+            model,
+            prompt_ids,
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
         )
     )
+
+
 # ANCHOR_END: generate_cached
 
 
@@ -175,4 +190,6 @@ def cached_function(
     """``(ids, cache) -> (logits of the last position, longer cache)``, with this step's
     cached model compiled once per model, ``model``'s weights loaded into it."""
     return compiled.cached_function(model, cached_class)
+
+
 # ANCHOR_END: cached_function

@@ -14,7 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from checks import paths
+
+ROOT = paths.ROOT
 MEF_CACHE = Path(os.environ.get("GPT2_CHECKS_CACHE", ROOT / ".cache" / "checks")) / "mef"
 STEPS = range(1, 7)  # the steps every copy keeps; later ones may be half-written elsewhere
 
@@ -101,3 +103,20 @@ def assert_clean(output: str) -> None:
     for line in output.splitlines():
         assert not line.lstrip().startswith("Traceback"), output
         assert not re.search(r"site-packages[/\\]max", line), output
+
+
+def pixi_tasks(environment: str | None = None) -> dict[str, str]:
+    """pixi.toml's tasks: the default environment's, plus those of ``environment``'s features
+    (None: every feature's)."""
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pixi.toml").read_text())
+    tasks = dict(data.get("tasks", {}))
+    features = (
+        data.get("environments", {}).get(environment, [])
+        if environment
+        else data.get("feature", {})
+    )
+    for name in features:
+        tasks.update(data.get("feature", {}).get(name, {}).get("tasks", {}))
+    return tasks

@@ -26,9 +26,12 @@ def cpu():
     return runtime.pick_device("cpu")
 
 
-def compile_and_run(module, weights: dict[str, np.ndarray], inputs: list[np.ndarray], dims, target,
-                    dtype=None):
+def compile_and_run(
+    module, weights: dict[str, np.ndarray], inputs: list[np.ndarray], dims, target, dtype=None
+):
     """Compile ``module`` (built lazily) with ``weights`` and run it on each input array."""
     dtype = dtype or target.dtype
-    compiled = runtime.compile_module(module, [runtime.tensor_type(target, dtype, dims)], weights, target)
+    compiled = runtime.compile_module(
+        module, [runtime.tensor_type(target, dtype, dims)], weights, target
+    )
     return [runtime.to_numpy(compiled(runtime.to_tensor(x, target))) for x in inputs]

@@ -10,9 +10,10 @@ import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from checks import paths
+
+ROOT = paths.ROOT
 TINY = ROOT / "checks" / "data" / "tiny-gpt2"
 QUICK = ["--model", str(TINY), "--prompt-tokens", "5", "--new-tokens", "6", "--repeats", "1",
          "--no-cold"]  # fmt: skip

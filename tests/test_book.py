@@ -23,16 +23,16 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from checker_helpers import pixi_tasks
 
-from checks import registry
+from checks import paths, registry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 BOOK = ROOT / "book"
 SRC = BOOK / "src"
 FIGURES = SRC / "figures"
@@ -305,7 +305,7 @@ def test_the_book_loads_nothing_from_elsewhere(built):
 
 
 def test_every_pixi_task_mentioned_exists():
-    tasks = tomllib.loads((ROOT / "pixi.toml").read_text())["tasks"]
+    tasks = pixi_tasks()
     for page in _pages():
         for task in PIXI_RUN.findall(page.read_text()):
             if task == "sNN":
@@ -325,14 +325,14 @@ def _pasted_parameter_lines():
 @pytest.mark.parametrize("number,listed", list(_pasted_parameter_lines()))
 def test_pasted_pass_output_lists_the_references_parameters(number, listed):
     """A transcript must still be true: rebuild the reference lazily and list its parameters."""
-    from checks import engine, runtime
+    from checks import engine, runtime, seeded
 
     spec = registry.spec(number)
     config = engine.small_config(spec)
     cls = getattr(engine.solution_module(number), spec.name)
     with runtime.building(runtime.pick_device("cpu")):
         module = spec.build(cls, config)
-    expected = ", ".join(f"{n} {list(s)}" for n, s in engine._shapes(module).items())
+    expected = ", ".join(f"{n} {list(s)}" for n, s in seeded.shapes(module).items())
     assert listed == expected
 
 

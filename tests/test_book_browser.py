@@ -18,11 +18,12 @@ import re
 import shutil
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from checks import paths
+
+ROOT = paths.ROOT
 BOOK = ROOT / "book"
 ARTIFACTS = ROOT / "test-artifacts"
 ARGS = [

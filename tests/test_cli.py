@@ -12,12 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from hub_cache import fill_hub_cache, offline_env
 
-ROOT = Path(__file__).resolve().parent.parent
+from checks import paths
+
+ROOT = paths.ROOT
 TINY = ROOT / "checks" / "data" / "tiny-gpt2"
 PROMPT = "The tiny model"
 
@@ -100,9 +101,7 @@ def test_the_default_hub_id_is_read_from_the_hub_cache(expected_text, tmp_path):
         TINY,
         ("config.json", "model.safetensors", "tokenizer.json"),
     )
-    result = gpt2(
-        "--temperature", "0", "--max-new-tokens", "20", PROMPT, env=offline_env(cache)
-    )
+    result = gpt2("--temperature", "0", "--max-new-tokens", "20", PROMPT, env=offline_env(cache))
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected_text
     assert "openai-community/gpt2" in result.stderr
@@ -173,8 +172,9 @@ def test_mine_says_which_steps_are_yours(tmp_path):
 def test_mine_uses_a_passing_step_file(tmp_path):
     """In a copy of the course where step 11 is done and checked, --mine runs that file."""
     copy = tmp_path / "course"
-    for part in ("checks", "solutions", "steps", "gpt2", "checks/data"):
+    for part in ("checks", "solutions", "steps", "gpt2"):
         shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "course.toml", copy / "course.toml")
     shutil.copy(ROOT / "solutions" / "solution_11.py", copy / "steps" / "step_11.py")
     with open(copy / "steps" / "step_11.py", "a") as f:
         f.write("\nprint('learner step 11 imported', file=__import__('sys').stderr)\n")

@@ -106,7 +106,9 @@ def test_an_endless_eager_loop_is_stopped_on_a_cold_cache(tmp_path):
 
 
 def test_an_endless_forward_is_stopped_on_a_cold_cache(tmp_path):
-    source = MLP.replace(MLP_RETURN, "        while True:\n            hidden_states = hidden_states\n")
+    source = MLP.replace(
+        MLP_RETURN, "        while True:\n            hidden_states = hidden_states\n"
+    )
     path = tmp_path / "step_04.py"
     path.write_text(source)
     result, seconds = run(["04", "--file", str(path), "--time-limit", "3"], cold_env(tmp_path))
@@ -161,14 +163,22 @@ def test_a_second_warm_up_does_not_start_while_one_runs(tmp_path, monkeypatch):
         started = time.monotonic()
         second = subprocess.run(
             [sys.executable, "-m", "checks", "warm", "--background"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert second.returncode == 0
         assert time.monotonic() - started < 60
         assert not (tmp_path / "checks-cache" / "warmup" / "state.json").exists()  # did nothing
         follower = subprocess.Popen(
             [sys.executable, "-m", "checks", "warm"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         time.sleep(3)
         assert follower.poll() is None  # following the running warm-up
@@ -191,7 +201,9 @@ def test_the_warm_up_resumes_where_it_was_killed(tmp_path, monkeypatch):
 
         return warmup.Task(name, run)
 
-    monkeypatch.setattr(warmup, "tasks", lambda everything=False: [task("a"), task("b", crash=True), task("c")])
+    monkeypatch.setattr(
+        warmup, "tasks", lambda everything=False: [task("a"), task("b", crash=True), task("c")]
+    )
     target = type("Target", (), {"name": "cpu", "label": "cpu, float32"})()
     with pytest.raises(KeyboardInterrupt):
         warmup.work(target, isolate=False)
@@ -211,15 +223,37 @@ def test_the_warm_up_can_be_turned_off(tmp_path):
     env = warm_env(tmp_path)
     env["GPT2_CHECKS_WARMUP"] = "0"
     result = subprocess.run(
-        [sys.executable, "-m", "checks", "01", "--file", str(ROOT / "solutions" / "solution_01.py")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "checks",
+            "01",
+            "--file",
+            str(ROOT / "solutions" / "solution_01.py"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout
     assert not (tmp_path / "checks-cache" / "warmup").exists()
     result = subprocess.run(
-        [sys.executable, "-m", "checks", "01", "--no-warmup",
-         "--file", str(ROOT / "solutions" / "solution_01.py")],
-        cwd=ROOT, env=warm_env(tmp_path), capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "checks",
+            "01",
+            "--no-warmup",
+            "--file",
+            str(ROOT / "solutions" / "solution_01.py"),
+        ],
+        cwd=ROOT,
+        env=warm_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout
     assert not (tmp_path / "checks-cache" / "warmup").exists()
@@ -231,8 +265,19 @@ def test_a_check_starts_the_warm_up_in_the_background(tmp_path):
     env = warm_env(tmp_path)
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "checks", "01", "--file", str(ROOT / "solutions" / "solution_01.py")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "checks",
+            "01",
+            "--file",
+            str(ROOT / "solutions" / "solution_01.py"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout
     assert time.monotonic() - started < 60

@@ -15,7 +15,7 @@ from checks import engine, registry
 # seconds when MAX's caches are warm, many minutes on a fresh machine.
 pytestmark = pytest.mark.slow
 
-WHERE_MASK_ATTENTION = '''
+WHERE_MASK_ATTENTION = """
 import math
 
 from max.experimental import functional as F
@@ -34,7 +34,7 @@ class GPT2MultiHeadAttention(_Reference):
         blocked = Tensor.full([seq, seq], float("-inf"), dtype=scores.dtype, device=scores.device)
         mask = F.where(F.greater(cols, rows), blocked, 0.0)
         return F.softmax(scores + mask, axis=-1) @ v
-'''
+"""
 
 
 def test_where_mask_is_reported_as_a_compiler_issue(cpu, tmp_path):

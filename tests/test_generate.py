@@ -9,17 +9,15 @@ bound), on fixed seeds, so every run gives the same verdict.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from checks import runtime
+from checks import paths, runtime
 from solutions.solution_11 import load_pretrained
 from solutions.solution_12 import generate, logits_function, next_token
 from solutions.solution_13 import cached_function, empty_cache, generate_cached
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 TINY = ROOT / "checks" / "data" / "tiny-gpt2"
 PROMPTS = [[287, 257, 263, 89, 272, 294, 76], [0], [5, 17, 200, 41]]
 

@@ -11,9 +11,9 @@ import dataclasses
 import importlib
 import inspect
 import re
-import tomllib
 
 import pytest
+from checker_helpers import pixi_tasks
 
 from checks import manifest, registry
 from checks.paths import ROOT
@@ -32,7 +32,7 @@ def test_every_spec_is_in_the_manifest_and_back():
 
 
 def test_pixi_has_one_task_per_step_and_no_other_step_task():
-    tasks = tomllib.loads((ROOT / "pixi.toml").read_text())["tasks"]
+    tasks = pixi_tasks()
     steps = sorted(int(name[1:]) for name in tasks if re.fullmatch(r"s\d\d", name))
     assert steps == NUMBERS
     for number in NUMBERS:
@@ -108,5 +108,7 @@ def test_gpt2_command_takes_its_steps_from_the_manifest():
 
 
 def test_plain_signature_drops_module_paths_only():
-    text = "(x: max.experimental.tensor.Tensor, y: np.ndarray) -> 'solutions.solution_01.GPT2Config'"
+    text = (
+        "(x: max.experimental.tensor.Tensor, y: np.ndarray) -> 'solutions.solution_01.GPT2Config'"
+    )
     assert manifest.plain_signature(text) == "(x: Tensor, y: np.ndarray) -> GPT2Config"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from checks import engine, registry
+from checks.progress import NOT_STARTED
 
 
 def _mistake_source(spec, index: int) -> str:
@@ -56,7 +57,7 @@ def _solution_report(number, target) -> engine.Report:
 @pytest.mark.parametrize("number", registry.numbers())
 def test_untouched_skeleton_is_not_started(number, cpu):
     report = engine.run(registry.spec(number), engine.step_file(number), cpu)
-    assert report.status == "not-started", report.first_failure()
+    assert report.status == NOT_STARTED, report.first_failure()
     assert report.problem.file and report.problem.line
 
 
@@ -99,7 +100,7 @@ def test_step13_whole_text_fed_again_is_explained(cpu, tmp_path):
         "the rest",
         "            prompt_ids = [*prompt_ids, token]\n"
         "            logits, cache = run(prompt_ids, cache)  # the whole text again",
-    )
+    )()
     path = tmp_path / "step_13.py"
     path.write_text(source)
     report = engine.run(registry.spec(13), path, cpu)

@@ -52,7 +52,9 @@ def test_causal_mask_matches_torch_tril(cpu, seq_len, past_len):
 
     ours = runtime.to_numpy(causal_mask(seq_len, past_len, dtype=cpu.dtype, device=cpu.device))
     # The rule HF GPT-2 applies: query i (at position past_len + i) sees keys j <= past_len + i.
-    visible = torch.tril(torch.ones(seq_len, past_len + seq_len, dtype=torch.bool), diagonal=past_len)
+    visible = torch.tril(
+        torch.ones(seq_len, past_len + seq_len, dtype=torch.bool), diagonal=past_len
+    )
     assert ours.shape == tuple(visible.shape)
     assert np.array_equal(ours == 0, visible.numpy())
     assert np.all(np.isneginf(ours[~visible.numpy()]))
@@ -153,10 +155,22 @@ def test_embeddings_sum_is_hf_input_to_first_block(cpu, hf_model):
     with runtime.building(cpu):
         tok = GPT2TokenEmbeddings(small_config())
         pos = GPT2PositionEmbeddings(small_config())
-    (t,) = compile_and_run(tok, {"wte.weight": hf_model.wte.weight.detach().numpy()}, [ids],
-                           ["batch", "seq"], cpu, dtype=DType.int64)
-    (p,) = compile_and_run(pos, {"wpe.weight": hf_model.wpe.weight.detach().numpy()},
-                           [np.arange(9)], ["seq"], cpu, dtype=DType.int64)
+    (t,) = compile_and_run(
+        tok,
+        {"wte.weight": hf_model.wte.weight.detach().numpy()},
+        [ids],
+        ["batch", "seq"],
+        cpu,
+        dtype=DType.int64,
+    )
+    (p,) = compile_and_run(
+        pos,
+        {"wpe.weight": hf_model.wpe.weight.detach().numpy()},
+        [np.arange(9)],
+        ["seq"],
+        cpu,
+        dtype=DType.int64,
+    )
     captured = {}
 
     def keep_input(module, args):

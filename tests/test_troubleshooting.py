@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,11 +23,11 @@ from max.dtype import DType
 from max.experimental import functional as F
 from max.experimental.nn import Module
 
-from checks import runtime
+from checks import paths, runtime
 from checks.explain import explain
 from solutions.solution_02 import causal_mask
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 PAGE = ROOT / "book" / "src" / "troubleshooting.md"
 
 
@@ -200,7 +199,7 @@ def test_the_checkers_cache_reuses_an_unchanged_graph(cpu, tmp_path, monkeypatch
     """The page: a module that computes the same thing loads its compiled graph; a change
     compiles again. (The step 03 graph: the checks compile it too, so its kernels are warm.)"""
 
-    from checks import engine, registry
+    from checks import engine, registry, seeded
     from solutions.solution_03 import LayerNorm
 
     class Shifted(LayerNorm):
@@ -216,7 +215,7 @@ def test_the_checkers_cache_reuses_an_unchanged_graph(cpu, tmp_path, monkeypatch
 
     def compile_once(factory):
         module = _lazy(cpu, lambda: factory(config.n_embd, eps=config.layer_norm_epsilon))
-        weights = engine._weights(engine._shapes(module), seed=1)
+        weights = seeded.weights(seeded.shapes(module), seed=1)
         before = (cls.hits, cls.misses)
         runtime.compile_module(module, types, weights, cpu)
         return cls.hits - before[0], cls.misses - before[1]

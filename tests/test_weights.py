@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hub_cache import fill_hub_cache, offline_env
 
-from checks import runtime
+from checks import paths, runtime
 from solutions.solution_11 import CheckpointError, convert_hf_weights, load_pretrained
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 FIXTURES = ROOT / "checks" / "data"
 HUB = FIXTURES / "tiny-gpt2"
 PREFIXED = FIXTURES / "tiny-gpt2-prefixed"

@@ -5,7 +5,13 @@ import dataclasses
 from checks.spec import Mistake, ValueStep, solution_with
 
 FIELDS = (
-    "vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner", "layer_norm_epsilon",
+    "vocab_size",
+    "n_positions",
+    "n_embd",
+    "n_layer",
+    "n_head",
+    "n_inner",
+    "layer_norm_epsilon",
 )
 MISSING = "<missing>"
 

@@ -21,6 +21,7 @@ def causal_mask(seq_len, past_len=0, *, dtype, device):
     return Tensor.from_dlpack(mask).to(device)
 """
 
+
 NEG_INF = np.float32("-inf")
 
 
@@ -45,7 +46,7 @@ def hides_diagonal(reference, case):
 
 
 def past_ignored_square(reference, case):
-    return reference[:, case[1]:]  # the mask of causal_mask(seq_len, 0)
+    return reference[:, case[1] :]  # the mask of causal_mask(seq_len, 0)
 
 
 def past_ignored_offset(reference, case):
@@ -75,7 +76,9 @@ def finite_negative(actual, expected):
         return False
     blocked = ~_visible(expected)
     return bool(
-        np.all(np.isfinite(actual)) and np.all(actual[~blocked] == 0) and np.all(actual[blocked] <= -1e3)
+        np.all(np.isfinite(actual))
+        and np.all(actual[~blocked] == 0)
+        and np.all(actual[blocked] <= -1e3)
     )
 
 

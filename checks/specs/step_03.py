@@ -30,7 +30,9 @@ def no_eps(cls):
     class NoEps(cls):
         def forward(self, x):
             centered = x - F.mean(x, axis=-1)
-            return centered * F.rsqrt(F.mean(centered * centered, axis=-1)) * self.weight + self.bias
+            return (
+                centered * F.rsqrt(F.mean(centered * centered, axis=-1)) * self.weight + self.bias
+            )
 
     return NoEps
 
