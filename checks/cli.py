@@ -22,10 +22,11 @@ from checks.supervisor import DEFAULT_TIME_LIMIT
 ROOT = paths.ROOT
 
 USAGE = """python -m checks STEP [--file PATH] [--device cpu|gpu|auto] [--time-limit S] [--no-warmup]
+       python -m checks STEP --hint [0]   (or: python -m checks hint STEP)
        python -m checks all | progress | next | watch | warm [--all]
        python -m checks new-step "Title" [--kind module|function] [--dry-run]"""
 
-COMMANDS = ("all", "progress", "watch", "new-step", "next", "warm")
+COMMANDS = ("all", "progress", "watch", "new-step", "next", "warm", "hint")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help="check this file as if it were the step")
+    parser.add_argument(
+        "--hint",
+        nargs="?",
+        const=-1,
+        type=int,
+        metavar="0",
+        help="show the next hint for the step instead of checking it: the idea, then the ops, "
+        "then the shape of the code (--hint 0: start its hints again)",
+    )
     parser.add_argument(
         "--device",
         default="auto",
@@ -100,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         from checks import scaffold
 
         return scaffold.main(" ".join(args.words), kind=args.kind, dry_run=args.dry_run)
+    if args.target == "hint":  # `python -m checks hint 06` (pixi: `pixi run hint 06`)
+        if len(args.words) != 1:
+            return _error("Which step? python -m checks hint 06")
+        args.target, args.words = args.words[0], []
+        args.hint = -1 if args.hint is None else args.hint
     if args.words:
         return _error(f"Unexpected {' '.join(args.words)!r}. Usage: {USAGE.splitlines()[0]}")
     if args.target in ("all", "progress", "watch", "next", "warm") and args.file:
@@ -124,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"No step {args.target!r}. Steps: {known}; or 'all', 'progress', 'watch'."
             )
         args.number = number
+    if args.hint is not None:
+        if args.target in COMMANDS:
+            return _error("--hint is for one step: python -m checks 06 --hint")
+        return show_hint(args.number, args.hint)
     if args.target != "progress":  # the first check starts it; later ones find it running
         warmup.start_background()
     try:
@@ -141,6 +160,46 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         report.console.print("\n[yellow]Stopped.[/]")
         return 130
+
+
+def show_hint(number: int, level: int) -> int:
+    """The next level of the step's hint ladder (``level`` 0: start it again)."""
+    from rich.markup import escape
+
+    from checks import hints
+
+    step = f"{number:02d}"
+    total = hints.count(number)
+    if not total:
+        return _error(f"Step {step} has no hints yet.")
+    if level == 0:
+        hints.reset(number)
+        report.console.print(f"Hints for step {step} start again at 1 of {total}.")
+        return 0
+    taken = hints.take(number)
+    if taken is None:  # all seen: the last one again
+        taken = (total, registry_hints(number)[-1])
+    shown, text = taken
+    name = hints.LEVELS[min(shown - 1, len(hints.LEVELS) - 1)]
+    report.console.print(f"[bold]Step {step} · hint {shown} of {total}[/] [dim]({name})[/]")
+    report.console.print(f"  {escape(text)}")
+    if shown < total:
+        report.console.print(
+            f"[dim]Still stuck? `{report.hint_command(step)}` again shows the next.[/]"
+        )
+    else:
+        report.console.print(
+            f"[dim]That was the last hint; `{report.hint_command(step)} 0` starts them again.[/]"
+            if not report.under_pixi()
+            else f"[dim]That was the last hint; `python -m checks {step} --hint 0` starts them again.[/]"
+        )
+    return 0
+
+
+def registry_hints(number: int) -> tuple[str, ...]:
+    from checks import manifest
+
+    return manifest.step(number).hints
 
 
 def check_one(number: int, file, args) -> int:

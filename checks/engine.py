@@ -17,6 +17,7 @@ Earlier steps always come from ``solutions/``, so one mistake never cascades.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 from pathlib import Path
@@ -118,6 +119,57 @@ def compare_arrays(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: 
 # --------------------------------------------------------------------------- module steps
 
 
+ONE_OBJECT_TWICE = (
+    "Two parameters that must be separate are one and the same tensor: the same module "
+    "object was put in two places (a list of one block repeated n times holds that block n "
+    "times). Build a new one for each place."
+)
+
+
+def _other_configs_agree(spec, mine_cls, ref_cls, config, target, path, report) -> bool:
+    """Build both modules with each of ``spec.other_configs`` too; the parameters' names and
+    shapes must agree under every one (no compile: a module that ignores a field shows it)."""
+    for overrides in spec.other_configs:
+        other = dataclasses.replace(config, **overrides)
+        label = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+        with runtime.building(target):
+            with guarded(path, f"building {spec.name} with {label}"):
+                mine = spec.build(mine_cls, other)
+            ref = spec.build(ref_cls, other)
+        ref_shapes = seeded.shapes(ref)
+        with guarded(path, f"listing the parameters of {spec.name} with {label}"):
+            mine_shapes = seeded.shapes(mine)
+        if mine_shapes == ref_shapes:
+            continue
+        for item in _parameter_items(mine_shapes, ref_shapes):
+            if not item.ok:
+                report.items.append(Item(False, f"with {label}: {item.label}", item.detail))
+        if "n_inner" in overrides and overrides["n_inner"] is None:
+            report.hints.append(
+                "GPT-2's own config has n_inner = None, which means an MLP 4 · n_embd wide: "
+                "use config.n_inner when it is set, and 4 · n_embd when it is None."
+            )
+        return False
+    return True
+
+
+def _shared_tensors(mine, ref) -> str:
+    """Names that share one tensor in the learner's module but not in the reference's."""
+
+    def groups(module) -> list[list[str]]:
+        by_tensor: dict[int, list[str]] = {}
+        for name, tensor in module.parameters:
+            by_tensor.setdefault(id(tensor), []).append(name)
+        return [sorted(names) for names in by_tensor.values() if len(names) > 1]
+
+    allowed = {tuple(g) for g in groups(ref)}
+    for names in groups(mine):
+        if tuple(names) not in allowed:
+            shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+            return f"{shown} are the very same tensor"
+    return ""
+
+
 def _bundle(members: list):
     """One module that runs every member (the mistake variants) on the same input."""
     from max.experimental.nn import ModuleList
@@ -180,6 +232,13 @@ def _check_module(spec: ModuleStep, path: Path, target, report: Report, eager_fi
             "Parameter names follow HuggingFace's GPT-2 so that real weights load later; "
             "keep the attribute names the skeleton asks for."
         )
+        return
+    if not _other_configs_agree(spec, mine_cls, ref_cls, config, target, path, report):
+        return
+    shared = _shared_tensors(mine, ref)
+    if shared:
+        report.items.append(Item(False, "one tensor under two names", shared))
+        report.hints.append(ONE_OBJECT_TWICE)
         return
 
     weights = seeded.weights(ref_shapes, seed=1000 + spec.number)

@@ -9,8 +9,25 @@ table calls each, so that it stays true.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-MEANINGS: list[tuple[str, str]] = [
+
+def _shapes_do_not_fit(message: str) -> str:
+    """The shapes MAX names, and what must hold between them; no guess at why they differ."""
+    shapes = re.findall(r"shape (\[[^\]]*\])", message)
+    named = f": {' and '.join(dict.fromkeys(shapes))}" if shapes else ""
+    rule = (
+        " For `a @ b`, the last axis of `a` must equal the second-to-last of `b`."
+        if re.search(r"[Mm]atrix multiplication|matmul|[Mm]atmul", message)
+        else ""
+    )
+    return (
+        f"The shapes of two tensors do not fit at the line above{named}.{rule} Print the "
+        "shapes just before that line to see which one is not what you meant."
+    )
+
+
+MEANINGS: list[tuple[str, str | Callable[[str], str]]] = [
     (
         r"float32.*bfloat16|bfloat16.*float32|[Dd]type mismatch|dtype.*does not match|"
         r"expected dtype|different dtypes",
@@ -25,11 +42,9 @@ MEANINGS: list[tuple[str, str]] = [
         "as Conv1D weights, [in, out], which must be transposed when loading.",
     ),
     (
-        r"matmul|contraction|[Ii]ncompatible.*shape|shape.*mismatch|cannot broadcast|"
-        r"[Bb]roadcast|[Ss]hapes? .*(do not|don't|must) match|rank",
-        "The shapes of two tensors do not fit. Print `x.shape` before the failing line; "
-        "for `a @ b` the last axis of `a` must equal the second-to-last of `b` "
-        "(a Linear stores its weight as [out, in]).",
+        r"matmul|[Mm]atrix multiplication|contraction|[Ii]ncompatible.*shape|shape.*mismatch|"
+        r"cannot broadcast|[Bb]roadcast|[Ss]hapes? .*(do not|don't|must) match|rank",
+        lambda message: _shapes_do_not_fit(message),
     ),
     (
         r"gather|indices|index.*(integer|int)",
@@ -57,5 +72,5 @@ def explain(message: str) -> str:
     """The usual meaning of ``message``, or an empty string when we do not recognise it."""
     for pattern, meaning in MEANINGS:
         if re.search(pattern, message):
-            return meaning
+            return meaning(message) if callable(meaning) else meaning
     return ""

@@ -103,9 +103,19 @@ class CompileStatus:
                 self._status = None
 
 
-def command(step: str) -> str:
-    """The command that checks ``step`` ("06") again."""
-    return f"pixi run s{step}"
+def under_pixi() -> bool:
+    """Whether the learner runs the course through pixi (``pixi run`` sets these)."""
+    return bool(os.environ.get("PIXI_PROJECT_ROOT") or os.environ.get("PIXI_ENVIRONMENT_NAME"))
+
+
+def command(step: str, *options: str) -> str:
+    """The command that checks ``step`` ("06") again, on the learner's own path."""
+    base = f"pixi run s{step}" if under_pixi() else f"python -m checks {step}"
+    return " ".join((base, *options))
+
+
+def hint_command(step: str) -> str:
+    return f"pixi run hint {step}" if under_pixi() else f"python -m checks {step} --hint"
 
 
 def show(report) -> None:
@@ -140,6 +150,30 @@ def show(report) -> None:
         console.print(
             f"[bold red]FAILED[/] step {report.number:02d}: {failed} problem"
             f"{'s' if failed != 1 else ''}. Fix it and run `{command(f'{report.number:02d}')}` again."
+        )
+        _hint_ladder(report.number)
+
+
+def _hint_ladder(number: int) -> None:
+    """Say that hints exist, and which level comes next."""
+    from checks import hints
+
+    try:
+        seen, total = hints.seen(number), hints.count(number)
+    except KeyError:  # a step the manifest does not know (a copy of the course, say)
+        return
+    if not total:
+        return
+    step = f"{number:02d}"
+    if seen < total:
+        console.print(
+            f"[dim]Stuck? `{hint_command(step)}` shows hint {seen + 1} of {total} "
+            f"({hints.LEVELS[min(seen, len(hints.LEVELS) - 1)]}).[/]"
+        )
+    else:
+        console.print(
+            f"[dim]You have seen all {total} hints; `{hint_command(step)}` shows the last "
+            "one again, and the chapter's solution is folded away at its end.[/]"
         )
 
 

@@ -113,7 +113,9 @@ def show_stop(stop: supervisor.Stop, args, quiet: bool = False) -> None:
     from checks.results import Report
 
     step = f"{stop.number:02d}"
-    hint = f"{report.command(f'{stop.number:02d}')} --time-limit {max(4 * args.time_limit, 300):g}"
+    hint = report.command(
+        f"{stop.number:02d}", "--time-limit", f"{max(4 * args.time_limit, 300):g}"
+    )
     problem = report.stop_problem(stop, hint)
     if not stop.number:
         report.console.print(f"[red]✗[/] {problem.title}\n  {problem.detail}")

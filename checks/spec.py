@@ -21,16 +21,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The one small config every module check uses. Keeping it identical across steps lets
-# MAX reuse the kernels it compiled for one step in the next.
+# MAX reuse the kernels it compiled for one step in the next. Every field differs from GPT-2
+# small's and matters: a module that ignores one (uses GPT-2's value instead, say 4 · n_embd
+# for n_inner, or eps 1e-5) computes other numbers or has other parameters.
 SMALL_CONFIG = dict(
     vocab_size=97,
     n_positions=40,
     n_embd=48,
     n_layer=2,
     n_head=4,
-    n_inner=None,
-    layer_norm_epsilon=1e-5,
+    n_inner=80,
+    layer_norm_epsilon=1e-3,
 )
+# Other configs a module must be built with, giving the reference's parameters: the checks
+# compare names and shapes under each (no compile). GPT-2 itself has no n_inner (None: the
+# MLP is 4 · n_embd wide).
+OTHER_CONFIGS = ({"n_inner": None},)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,7 @@ class ModuleStep:
     cases: Sequence[Case]
     mistakes: Sequence[Mistake] = ()
     config: dict[str, Any] = field(default_factory=lambda: dict(SMALL_CONFIG))
+    other_configs: Sequence[dict[str, Any]] = OTHER_CONFIGS  # built too: parameters compared
     hint: str = ""  # said when the numbers are wrong and no known mistake matches
     tolerance: float = 1.0  # multiplies the device's default tolerances
     title: str = ""  # from the manifest (checks.registry fills it in)
@@ -125,18 +132,21 @@ class ValueStep:
     kind = "value"
 
 
-def solution_with(number: int, old: str, new: str) -> Callable[[], str]:
+def solution_with(number: int, old: str, new: str, *more: tuple[str, str]) -> Callable[[], str]:
     """A mistake's example: the reference file of step ``number`` with ``old`` replaced by
-    ``new``, read when it is asked for (so that no check depends on the solution's text)."""
+    ``new`` (and each further ``(old, new)`` pair), read when it is asked for, so that no
+    check depends on the solution's text."""
 
     def source() -> str:
         from checks import paths
 
         path = paths.solution_file(number)
         text = path.read_text()
-        if old not in text:
-            raise ValueError(f"{old!r} is not in {path.name}: update this mistake's example")
-        return text.replace(old, new, 1)
+        for before, after in ((old, new), *more):
+            if before not in text:
+                raise ValueError(f"{before!r} is not in {path.name}: update this example")
+            text = text.replace(before, after, 1)
+        return text
 
     return source
 

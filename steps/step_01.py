@@ -14,9 +14,8 @@ class GPT2Config:
     """GPT-2 small's hyper-parameters, under the names HuggingFace uses."""
 
     # ---- your code starts here ----
-    # TODO: declare the seven fields with GPT-2 small's values, using these names:
-    #   vocab_size, n_positions, n_embd, n_layer, n_head, n_inner, layer_norm_epsilon
-    # Each is one line: `name: type = default`. n_inner's type is `int | None`.
+    # TODO: the seven fields of GPT-2 small's configuration, each with its value as the
+    # default (the chapter's table). One line each; replace the method below.
     def __post_init__(self):
         raise NotImplementedError("GPT2Config")
 

@@ -20,11 +20,8 @@ def causal_mask(seq_len: int, past_len: int = 0, *, dtype: DType, device: Device
     key ``j <= past_len + i``.
     """
     # ---- your code starts here ----
-    # TODO: build the mask.
-    #   1. There are past_len + seq_len keys; start from a [seq_len, n_keys] tensor full
-    #      of float("-inf") (F.full takes dtype= and device=).
-    #   2. Keep -inf only where j > past_len + i. F.band_part(x, num_lower=None,
-    #      num_upper=past_len, exclude=True) zeroes the band j - i <= past_len.
+    # TODO: a [seq_len, past_len + seq_len] tensor in `dtype` on `device`: 0 where query i
+    # may see key j, -inf everywhere else. About 2 lines.
     raise NotImplementedError("causal_mask")
     # ---- your code ends here ----
 

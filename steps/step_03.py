@@ -16,17 +16,15 @@ class LayerNorm(Module):
 
     def __init__(self, dim: int, *, eps: float = 1e-5):
         # ---- your code starts here ----
-        # TODO: create the two parameters and remember eps.
-        #   self.weight: Tensor.ones([dim])   self.bias: Tensor.zeros([dim])
+        # TODO: the gain `weight` and the shift `bias`, both [dim], starting as the identity;
+        # keep eps. About 3 lines.
         raise NotImplementedError("LayerNorm.__init__")
         # ---- your code ends here ----
 
     def forward(self, x: Tensor) -> Tensor:
         # ---- your code starts here ----
-        # TODO: normalize x over its last axis.
-        #   mean over the last axis (F.mean(x, axis=-1) keeps that axis, size 1);
-        #   variance = mean of the squared deviations (divide by n, not n - 1);
-        #   (x - mean) / sqrt(variance + eps), then * self.weight + self.bias.
+        # TODO: x [..., dim] → the same shape, normalised over the last axis (biased variance),
+        # then scaled and shifted. About 5 lines.
         raise NotImplementedError("LayerNorm.forward")
         # ---- your code ends here ----
 

@@ -17,16 +17,14 @@ class GPT2MLP(Module):
 
     def __init__(self, intermediate_size: int, config: GPT2Config):
         # ---- your code starts here ----
-        # TODO: two Linear layers, with biases, named as in HuggingFace's GPT-2:
-        #   self.c_fc:   n_embd -> intermediate_size
-        #   self.c_proj: intermediate_size -> n_embd
+        # TODO: c_fc (n_embd → intermediate_size) and c_proj (back to n_embd), both with biases.
+        # About 2 lines.
         raise NotImplementedError("GPT2MLP.__init__")
         # ---- your code ends here ----
 
     def forward(self, hidden_states: Tensor) -> Tensor:
         # ---- your code starts here ----
-        # TODO: c_fc, then GELU with the tanh approximation, then c_proj.
-        #   F.gelu(x, approximate="tanh")
+        # TODO: [batch, seq, n_embd] → the same shape: widen, GPT-2's GELU, narrow. About 3 lines.
         raise NotImplementedError("GPT2MLP.forward")
         # ---- your code ends here ----
 

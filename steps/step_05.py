@@ -17,13 +17,13 @@ class GPT2TokenEmbeddings(Module):
 
     def __init__(self, config: GPT2Config):
         # ---- your code starts here ----
-        # TODO: self.wte, an Embedding with one n_embd-vector per token of the vocabulary.
+        # TODO: wte, a table of one n_embd-vector per token of the vocabulary. 1 line.
         raise NotImplementedError("GPT2TokenEmbeddings.__init__")
         # ---- your code ends here ----
 
     def forward(self, input_ids: Tensor) -> Tensor:
         # ---- your code starts here ----
-        # TODO: look up the vector of every id in input_ids.
+        # TODO: input_ids [batch, seq] → their vectors [batch, seq, n_embd]. 1 line.
         raise NotImplementedError("GPT2TokenEmbeddings.forward")
         # ---- your code ends here ----
 

@@ -17,14 +17,14 @@ class GPT2PositionEmbeddings(Module):
 
     def __init__(self, config: GPT2Config):
         # ---- your code starts here ----
-        # TODO: self.wpe, an Embedding with one n_embd-vector per position (n_positions).
+        # TODO: wpe, a table of one n_embd-vector per position. 1 line.
         raise NotImplementedError("GPT2PositionEmbeddings.__init__")
         # ---- your code ends here ----
 
     def forward(self, position_ids: Tensor) -> Tensor:
         # ---- your code starts here ----
-        # TODO: look up the vector of every position id (the ids may be [seq] or
-        # [batch, seq]; the lookup handles both).
+        # TODO: position_ids [seq] or [batch, seq] → their vectors, with a trailing n_embd axis.
+        # 1 line.
         raise NotImplementedError("GPT2PositionEmbeddings.forward")
         # ---- your code ends here ----
 

@@ -23,12 +23,9 @@ class GPT2MultiHeadAttention(Module):
 
     def __init__(self, config: GPT2Config):
         # ---- your code starts here ----
-        # TODO: remember the head count and each head's width, then two Linear layers
-        # (with biases), named as in HuggingFace's GPT-2:
-        #   self.n_head = config.n_head
-        #   self.head_dim = config.n_embd // config.n_head
-        #   self.c_attn: n_embd -> 3 * n_embd  (queries, keys and values side by side)
-        #   self.c_proj: n_embd -> n_embd
+        # TODO: keep n_head and head_dim (n_embd split evenly between the heads); c_attn makes
+        # queries, keys and values side by side (n_embd → 3 · n_embd), c_proj mixes the heads'
+        # output (n_embd → n_embd); both with biases. About 4 lines.
         raise NotImplementedError("GPT2MultiHeadAttention.__init__")
         # ---- your code ends here ----
 
@@ -36,9 +33,8 @@ class GPT2MultiHeadAttention(Module):
     def split_heads(self, x: Tensor) -> Tensor:
         """[batch, seq, n_embd] → [batch, n_head, seq, head_dim]: one slice per head."""
         # ---- your code starts here ----
-        # TODO: reshape to [batch, seq, n_head, head_dim], then swap axes 1 and 2.
-        #   batch, seq, _ = x.shape   (symbolic sizes when compiled: pass them on as they are)
-        #   x.reshape([...]), x.transpose(1, 2)
+        # TODO: [batch, seq, n_embd] → [batch, n_head, seq, head_dim]. About 2 lines; keep the
+        # sizes symbolic (take them from x.shape).
         raise NotImplementedError("GPT2MultiHeadAttention.split_heads")
         # ---- your code ends here ----
 
@@ -48,8 +44,8 @@ class GPT2MultiHeadAttention(Module):
     def merge_heads(self, x: Tensor) -> Tensor:
         """[batch, n_head, seq, head_dim] → [batch, seq, n_embd]: the heads side by side."""
         # ---- your code starts here ----
-        # TODO: the inverse of split_heads: swap axes 1 and 2 back, then reshape to
-        # [batch, seq, n_head * head_dim].
+        # TODO: [batch, n_head, seq, head_dim] → [batch, seq, n_embd], the inverse of
+        # split_heads. About 3 lines.
         raise NotImplementedError("GPT2MultiHeadAttention.merge_heads")
         # ---- your code ends here ----
 
@@ -59,10 +55,9 @@ class GPT2MultiHeadAttention(Module):
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """Scaled dot-product attention, per head, with a causal mask."""
         # ---- your code starts here ----
-        # TODO: q, k, v are [batch, n_head, seq, head_dim].
-        #   scores = q @ k.transpose(-1, -2), divided by math.sqrt(self.head_dim)
-        #   add causal_mask(seq, dtype=scores.dtype, device=scores.device), seq = q.shape[-2]
-        #   softmax over the keys (the last axis), then multiply by v.
+        # TODO: q, k, v [batch, n_head, seq, head_dim] → [batch, n_head, seq, head_dim]: scaled
+        # scores of every query against every key, no peeking at later keys, weights that sum
+        # to 1 per query, the weighted sum of the values. About 4 lines.
         raise NotImplementedError("GPT2MultiHeadAttention.attend")
         # ---- your code ends here ----
 
@@ -70,8 +65,8 @@ class GPT2MultiHeadAttention(Module):
 
     def forward(self, hidden_states: Tensor) -> Tensor:
         # ---- your code starts here ----
-        # TODO: c_attn, then F.split(..., [n_embd, n_embd, n_embd], axis=-1) into q, k, v
-        # (in that order); split each into heads, attend, merge the heads, then c_proj.
+        # TODO: [batch, seq, n_embd] → the same shape: queries, keys and values (in that order),
+        # per head, attended, merged, mixed. About 3 lines.
         raise NotImplementedError("GPT2MultiHeadAttention.forward")
         # ---- your code ends here ----
 

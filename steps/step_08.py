@@ -21,20 +21,15 @@ class GPT2Block(Module):
 
     def __init__(self, config: GPT2Config):
         # ---- your code starts here ----
-        # TODO: the four sub-modules, named as in HuggingFace's GPT-2:
-        #   self.ln_1: LayerNorm(n_embd, eps=config.layer_norm_epsilon)
-        #   self.attn: GPT2MultiHeadAttention(config)
-        #   self.ln_2: LayerNorm like ln_1
-        #   self.mlp:  GPT2MLP(intermediate, config), intermediate = config.n_inner, or
-        #              4 * n_embd when n_inner is None
+        # TODO: ln_1, attn, ln_2 and mlp (HuggingFace's names), from steps 03, 07, 03 and 04;
+        # the MLP's width is the config's n_inner, or 4 · n_embd without one. About 5 lines.
         raise NotImplementedError("GPT2Block.__init__")
         # ---- your code ends here ----
 
     def forward(self, hidden_states: Tensor) -> Tensor:
         # ---- your code starts here ----
-        # TODO: two residual steps, each normalising before its sub-layer (pre-norm):
-        #   hidden_states = hidden_states + attn(ln_1(hidden_states))
-        #   hidden_states = hidden_states + mlp(ln_2(hidden_states))
+        # TODO: [batch, seq, n_embd] → the same shape: the attention, then the MLP, each on a
+        # normalised copy and added to the stream (pre-norm). About 2 lines.
         raise NotImplementedError("GPT2Block.forward")
         # ---- your code ends here ----
 

@@ -28,23 +28,16 @@ class GPT2Model(Module):
 
     def __init__(self, config: GPT2Config):
         # ---- your code starts here ----
-        # TODO: the parts, named as in HuggingFace's GPT-2:
-        #   self.wte:  Embedding(vocab_size, dim=n_embd)    token table
-        #   self.wpe:  Embedding(n_positions, dim=n_embd)   position table
-        #   self.h:    ModuleList of n_layer GPT2Block(config)
-        #   self.ln_f: LayerNorm(n_embd, eps=config.layer_norm_epsilon)
+        # TODO: wte and wpe (steps 05-06's tables), h (n_layer blocks, each its own), ln_f.
+        # About 4 lines.
         raise NotImplementedError("GPT2Model.__init__")
         # ---- your code ends here ----
 
     def forward(self, input_ids: Tensor) -> Tensor:
         # ---- your code starts here ----
-        # TODO:
-        #   positions 0, 1, ..., seq - 1, made inside the graph:
-        #     seq = input_ids.shape[1]
-        #     F.arange(0, seq, 1, dtype=DType.int64, device=input_ids.device)
-        #   hidden = wte(input_ids) + wpe(positions)
-        #   each block of self.h in turn, each one's output the next one's input
-        #   finally ln_f
+        # TODO: input_ids [batch, seq] → hidden states [batch, seq, n_embd]: token plus position
+        # vectors (positions 0 … seq - 1, made in the graph), every block in turn, the final
+        # norm. About 5 lines.
         raise NotImplementedError("GPT2Model.forward")
         # ---- your code ends here ----
 

@@ -26,18 +26,14 @@ class GPT2LMHeadModel(Module):
     def __init__(self, config: GPT2Config):
         self.config = config  # kept: later steps build the model's twins from it
         # ---- your code starts here ----
-        # TODO:
-        #   self.transformer: GPT2Model(config)
-        #   self.lm_head: Linear(n_embd, vocab_size, bias=False)
-        #   then tie them: make lm_head's weight the very same tensor as the token table,
-        #   self.transformer.wte.weight (assign it; do not copy it).
+        # TODO: the body (transformer) and the head (lm_head, n_embd → vocab_size, no bias), the
+        # head's weight being the token table itself. About 3 lines.
         raise NotImplementedError("GPT2LMHeadModel.__init__")
         # ---- your code ends here ----
 
     def forward(self, input_ids: Tensor) -> Tensor:
         # ---- your code starts here ----
-        # TODO: hidden states from the transformer, then lm_head: one logit per token of the
-        # vocabulary at every position.
+        # TODO: input_ids [batch, seq] → logits [batch, seq, vocab_size]. 1 line.
         raise NotImplementedError("GPT2LMHeadModel.forward")
         # ---- your code ends here ----
 

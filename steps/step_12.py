@@ -39,14 +39,9 @@ def next_token(
 ) -> int:
     """Choose the next token from one position's logits (a [vocab_size] array)."""
     # ---- your code starts here ----
-    # TODO: return one token id (an int).
-    #   - temperature == 0: greedy, the index of the largest logit (np.argmax).
-    #   - otherwise: divide the logits by temperature (in float64), then
-    #       top_k:  set every logit below the k-th largest to -inf (np.partition helps);
-    #       softmax: probs = exp(logits - max), divided by their sum;
-    #       top_p:  sort the probabilities, largest first; drop every token whose
-    #               predecessors already hold top_p or more; renormalise;
-    #     and draw one index with rng.choice(len(probs), p=probs).
+    # TODO: one token id (an int) from one position's logits [vocab_size]: greedy at
+    # temperature 0; else a draw shaped by the temperature, then top_k, then top_p.
+    # About 15 lines.
     raise NotImplementedError("next_token")
     # ---- your code ends here ----
 
@@ -68,9 +63,8 @@ def stream(
     """Yield ``max_new_tokens`` new token ids, each as soon as it is chosen."""
     last_logits = logits_function(model)  # compiled once per model, for any length
     # ---- your code starts here ----
-    # TODO: make one random generator from seed (np.random.default_rng), then, for each of
-    # the max_new_tokens: choose next_token(last_logits(ids), rng, temperature=..., top_k=...,
-    # top_p=...), append it to ids (a list, starting as the prompt) and `yield` it.
+    # TODO: yield max_new_tokens new ids, each chosen from the logits of the text so far and
+    # then appended to it; the same seed must give the same ids. About 6 lines.
     raise NotImplementedError("stream")
     # ---- your code ends here ----
 

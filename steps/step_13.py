@@ -64,15 +64,9 @@ class GPT2CachedAttention(GPT2MultiHeadAttention):
         """[batch, seq, n_embd] and the cache [batch, n_head, past_len, head_dim] (×2) →
         the output [batch, seq, n_embd] and the cache, now past_len + seq long."""
         # ---- your code starts here ----
-        # TODO: as step 07's forward, with a cache:
-        #   1. q, k, v from self.c_attn (F.split), each through self.split_heads.
-        #   2. key = past_key followed by k on the seq axis (F.concat([...], axis=2)); same
-        #      for value.
-        #   3. scores = q @ key.transpose(-1, -2) / sqrt(head_dim), plus
-        #      mask_with_past(seq_len, past_len, dtype=..., device=...) with the sizes
-        #      q.shape[2] and past_key.shape[2].
-        #   4. softmax over the last axis, @ value, merge_heads, c_proj.
-        #   Return (output, key, value): the caller keeps key and value for the next run.
+        # TODO: as step 07's forward, but the new keys and values go after the cached ones and
+        # every new query attends to all of them (the mask: mask_with_past); return the output
+        # and the longer cache. About 10 lines.
         raise NotImplementedError("GPT2CachedAttention.forward")
         # ---- your code ends here ----
 
@@ -111,15 +105,9 @@ class GPT2CachedLMHeadModel(GPT2LMHeadModel):
         t = self.transformer
         seq, past_len = input_ids.shape[1], past_keys.shape[3]
         # ---- your code starts here ----
-        # TODO: as step 09's forward, with a cache:
-        #   1. positions past_len, ..., past_len + seq - 1:
-        #      F.arange(past_len, past_len + seq, 1, out_dim=seq, dtype=DType.int64,
-        #               device=input_ids.device)
-        #   2. hidden_states = t.wte(input_ids) + t.wpe(positions)
-        #   3. for block i of t.h: hidden_states, key, value = block(hidden_states,
-        #      past_keys[i], past_values[i]); collect the keys and the values.
-        #   4. t.ln_f on the last position only (hidden_states[:, -1]), then self.lm_head.
-        #   Return (logits, F.stack(keys), F.stack(values)).
+        # TODO: as step 09's forward, the positions continuing after the cached ones and each
+        # block given its slice of the caches; the head on the last position only; return the
+        # logits and both caches, one more position each. About 10 lines.
         raise NotImplementedError("GPT2CachedLMHeadModel.forward")
         # ---- your code ends here ----
 
@@ -142,11 +130,8 @@ def stream_cached(
     run = cached_function(model)  # (ids, cache) -> (last logits, cache)
     cache = empty_cache(model)
     # ---- your code starts here ----
-    # TODO: one random generator from seed, as in step 12. Then:
-    #   1. prefill: logits, cache = run(prompt_ids, cache)
-    #   2. max_new_tokens times: token = next_token(logits, rng, ...); yield it; then,
-    #      unless it was the last one, logits, cache = run([token], cache): only the new
-    #      token goes in, the cache brings the rest.
+    # TODO: as step 12's stream, but one run on the prompt fills the cache, and then each
+    # new token is run on its own. About 7 lines.
     raise NotImplementedError("stream_cached")
     # ---- your code ends here ----
 

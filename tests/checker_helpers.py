@@ -79,18 +79,23 @@ def env_for(root: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("GPT2_CHECKS_CACHE", None)  # the copy's own .cache/checks
     env.pop("GPT2_CHECKS_IN_PROCESS", None)
+    for name in ("PIXI_PROJECT_ROOT", "PIXI_ENVIRONMENT_NAME"):  # a pip learner, unless set
+        env.pop(name, None)
     env["PYTHONPATH"] = str(root)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["COLUMNS"] = "200"
     return env
 
 
-def run_checks(*args: str, cwd: Path = ROOT, timeout: float = 900) -> subprocess.CompletedProcess:
-    """`python -m checks ARGS` in a subprocess, as a learner runs it; stdout and stderr merged."""
+def run_checks(
+    *args: str, cwd: Path = ROOT, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m checks ARGS` in a subprocess, as a learner runs it; stdout and stderr merged.
+    ``env``: variables to set on top of the learner's environment."""
     return subprocess.run(
         [sys.executable, "-m", "checks", *args],
         cwd=cwd,
-        env=env_for(cwd),
+        env={**env_for(cwd), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -44,7 +44,7 @@ def test_progress_checks_each_step_once_then_reuses_unchanged_results(repo):
     assert all(status == "not started" for status, _ in rows.values()), first.stdout
     assert rows["04"][1] == "GPT2MLP.__init__ is still a TODO"
     assert "Checked now: 01, 02, 03, 04, 05, 06." in first.stdout
-    assert "Next: read book/src/step_01.md and run `pixi run s01`." in first.stdout
+    assert "Next: read book/src/step_01.md and run `python -m checks 01`." in first.stdout
     saved = json.loads((repo / ".cache" / "checks" / "progress.json").read_text())
     assert sorted(saved) == sorted(rows)
 

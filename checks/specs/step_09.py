@@ -3,6 +3,7 @@
 from max.dtype import DType
 from max.experimental import functional as F
 
+from checks.engine import ONE_OBJECT_TWICE
 from checks.spec import TOKEN_ID_CASES, Mistake, ModuleStep
 
 
@@ -30,6 +31,20 @@ def model_variant(start: int = 0, positions: bool = True, chained: bool = True, 
     return variant
 
 
+def one_block_repeated(cls):
+    """n_layer places in h, one block object in all of them (one set of weights)."""
+    from max.experimental.nn import ModuleList
+
+    from solutions.solution_08 import GPT2Block
+
+    class Repeated(cls):
+        def __init__(self, config):
+            super().__init__(config)
+            self.h = ModuleList([GPT2Block(config)] * config.n_layer)
+
+    return Repeated
+
+
 SPEC = ModuleStep(
     number=9,
     name="GPT2Model",
@@ -53,6 +68,11 @@ SPEC = ModuleStep(
             "Every block reads the embeddings and only the last one's output is kept. Chain "
             "them: each block's output is the next block's input.",
             variant=model_variant(chained=False),
+        ),
+        Mistake(
+            "one-block-repeated",
+            ONE_OBJECT_TWICE,
+            variant=one_block_repeated,
         ),
         Mistake(
             "no-ln-f",

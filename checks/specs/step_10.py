@@ -28,6 +28,14 @@ def probabilities(cls):
     return Probabilities
 
 
+def ln_f_twice(cls):
+    class Twice(cls):
+        def forward(self, input_ids):
+            return self.lm_head(self.transformer.ln_f(self.transformer(input_ids)))
+
+    return Twice
+
+
 SPEC = ModuleStep(
     number=10,
     name="GPT2LMHeadModel",
@@ -40,6 +48,12 @@ SPEC = ModuleStep(
             "the tensor itself, self.lm_head.weight = self.transformer.wte.weight, so one "
             "matrix serves both ends (a copy would not stay the same).",
             variant=untied,
+        ),
+        Mistake(
+            "ln-f-twice",
+            "You apply ln_f a second time: the body (step 09) already ends with it, so the "
+            "head reads the body's output as it is: logits = lm_head(transformer(input_ids)).",
+            variant=ln_f_twice,
         ),
         Mistake(
             "probabilities",

@@ -21,6 +21,9 @@ CASES = (
     g.Sampled(300, {"temperature": 0.6}),
     g.Sampled(200, {"temperature": 1.0, "top_k": 4}),
     g.Sampled(200, {"temperature": 1.0, "top_p": 0.5}),
+    # The knobs together: their order matters (temperature, then top_k, then top_p).
+    g.Sampled(300, {"temperature": 0.5, "top_p": 0.7}),
+    g.Sampled(300, {"temperature": 1.6, "top_k": 6, "top_p": 0.8}),
 )
 
 
@@ -88,23 +91,30 @@ def seed_unused(actual, expected):
     return isinstance(expected, g.Seeded) and list(actual[0]) != list(actual[1])
 
 
-def _plain_sampling(knobs) -> bool:
-    return knobs.get("temperature", 1.0) != 1.0 and not (knobs.get("top_k") or knobs.get("top_p"))
+def _scaled(knobs) -> bool:
+    return knobs.get("temperature", 1.0) != 1.0
 
 
 def _no_temperature(logits, knobs):
-    return g.distribution(logits, 1.0) if _plain_sampling(knobs) else None
+    if not _scaled(knobs):
+        return None
+    return g.distribution(logits, 1.0, top_k=knobs.get("top_k"), top_p=knobs.get("top_p"))
 
 
 def _temperature_multiplied(logits, knobs):
-    return g.distribution(logits * knobs["temperature"], 1.0) if _plain_sampling(knobs) else None
+    if not _scaled(knobs):
+        return None
+    t = knobs["temperature"]
+    return g.distribution(logits * t, 1.0, top_k=knobs.get("top_k"), top_p=knobs.get("top_p"))
 
 
 def _top_k(shift: int):
     def probs(logits, knobs):
         if not knobs.get("top_k"):
             return None
-        return g.distribution(logits, knobs["temperature"], top_k=knobs["top_k"] + shift)
+        return g.distribution(
+            logits, knobs["temperature"], top_k=knobs["top_k"] + shift, top_p=knobs.get("top_p")
+        )
 
     return probs
 
@@ -112,7 +122,7 @@ def _top_k(shift: int):
 def _nucleus_without_crossing(logits, knobs):
     if not knobs.get("top_p"):
         return None
-    probs = g.distribution(logits, knobs["temperature"])
+    probs = g.distribution(logits, knobs["temperature"], top_k=knobs.get("top_k"))
     order = np.argsort(-probs, kind="stable")
     inside = np.cumsum(probs[order]) <= knobs["top_p"]
     inside[0] = True  # at least one token
@@ -122,11 +132,25 @@ def _nucleus_without_crossing(logits, knobs):
 
 
 def _top_p_ignored(logits, knobs):
-    return g.distribution(logits, knobs["temperature"]) if knobs.get("top_p") else None
+    if not knobs.get("top_p"):
+        return None
+    return g.distribution(logits, knobs["temperature"], top_k=knobs.get("top_k"))
 
 
 def _top_k_ignored(logits, knobs):
-    return g.distribution(logits, knobs["temperature"]) if knobs.get("top_k") else None
+    if not knobs.get("top_k"):
+        return None
+    return g.distribution(logits, knobs["temperature"], top_p=knobs.get("top_p"))
+
+
+def _top_p_before_temperature(logits, knobs):
+    """The nucleus chosen on the unscaled distribution, the temperature applied after."""
+    if not knobs.get("top_p") or not _scaled(knobs):
+        return None
+    kept = g.distribution(logits, 1.0, top_k=knobs.get("top_k"), top_p=knobs["top_p"]) > 0
+    scaled = g.distribution(logits, knobs["temperature"], top_k=knobs.get("top_k"))
+    wrong = np.where(kept, scaled, 0.0)
+    return wrong / wrong.sum()
 
 
 SPEC = GenerationStep(
@@ -232,6 +256,25 @@ SPEC = GenerationStep(
                 12,
                 "dropped = order[before >= top_p]",
                 "dropped = order[before + probs[order] > top_p]",
+            ),
+        ),
+        Mistake(
+            "top-p-before-temperature",
+            "Your nucleus is chosen before the temperature is applied. The order is: divide "
+            "by the temperature, then top_k, then the softmax, and the nucleus of that "
+            "distribution; a temperature changes which tokens make up top_p.",
+            detect=g.fits_instead(_top_p_before_temperature),
+            example=solution_with(
+                12,
+                "    logits = logits.astype(np.float64) / temperature\n",
+                "    logits = logits.astype(np.float64)\n",
+                (
+                    "    return int(rng.choice(probs.size, p=probs))\n",
+                    "    scaled = np.exp(logits / temperature - (logits / temperature).max())\n"
+                    "    probs = np.where(probs > 0, scaled, 0.0)\n"
+                    "    probs /= probs.sum()\n"
+                    "    return int(rng.choice(probs.size, p=probs))\n",
+                ),
             ),
         ),
         Mistake(

@@ -113,6 +113,23 @@ def _returns_new_only(cls):
     return NewOnly
 
 
+def _new_before_cached(cls):
+    class NewFirst(cls):
+        def forward(self, hidden_states, past_key, past_value):
+            n = self.n_head * self.head_dim
+            q, k, v = F.split(self.c_attn(hidden_states), [n, n, n], axis=-1)
+            q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+            key, value = F.concat([k, past_key], axis=2), F.concat([v, past_value], axis=2)
+            scores = q @ key.transpose(-1, -2) / math.sqrt(self.head_dim)
+            scores = scores + mask_with_past(
+                q.shape[2], past_key.shape[2], dtype=scores.dtype, device=scores.device
+            )
+            out = F.softmax(scores, axis=-1) @ value
+            return self.c_proj(self.merge_heads(out)), key, value
+
+    return NewFirst
+
+
 def _positions_from_zero(model_cls):
     class FromZero(model_cls):
         def forward(self, input_ids, past_keys, past_values):
@@ -216,6 +233,18 @@ SPEC = GenerationStep(
                 13,
                 "return self.c_proj(self.merge_heads(out)), key, value",
                 "return self.c_proj(self.merge_heads(out)), k, v",
+            ),
+        ),
+        Mistake(
+            "new-before-cached",
+            "You put the new keys and values in front of the cached ones. The cache keeps the "
+            "text's order, and the mask expects it: cached positions first, then the new "
+            "ones (F.concat([past_key, k], axis=2), the same for the values).",
+            variant=variant(attention_variant=_new_before_cached),
+            example=solution_with(
+                13,
+                "        key = F.concat([past_key, k], axis=2)\n        value = F.concat([past_value, v], axis=2)\n",
+                "        key = F.concat([k, past_key], axis=2)\n        value = F.concat([v, past_value], axis=2)\n",
             ),
         ),
         Mistake(
