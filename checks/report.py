@@ -21,7 +21,17 @@ def _tty() -> bool:
     return sys.stdout.isatty()
 
 
-console = Console(highlight=False, soft_wrap=False, width=None if _tty() else 120)
+def _width() -> int | None:
+    """A terminal's own width; in a log, COLUMNS if set, else 120."""
+    if _tty():
+        return None
+    try:
+        return max(40, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return 120
+
+
+console = Console(highlight=False, soft_wrap=False, width=_width())
 
 COMPILING = "MAX is compiling kernels for this step, first time only"
 WAITING = "waiting for the warm-up, which is compiling this right now"
