@@ -130,9 +130,12 @@ def test_included_code_is_rendered_and_highlighted(site, page):
         first = code.first
         assert "hljs" in (first.get_attribute("class") or ""), f"{name}: code is not highlighted"
         assert first.locator("span[class^='hljs-']").count() > 0, f"{name}: no highlighted token"
-        text = first.inner_text()
-        assert "ANCHOR" not in text and "{{#include" not in text
-        assert "your code starts here" in text, f"{name}: the skeleton's region is not shown"
+        texts = code.all_inner_texts()
+        assert not any("ANCHOR" in t or "{{#include" in t for t in texts)
+        # A chapter may show course plumbing before the skeleton; the skeleton is there somewhere.
+        assert any("your code starts here" in t for t in texts), (
+            f"{name}: the skeleton's region is not shown"
+        )
 
 
 def test_search_finds_position_embeddings(site, page):
