@@ -541,6 +541,16 @@ def _check_values(spec: ValueStep, path: Path, target, report: Report):
 def _check_generation(spec, path: Path, target, report: Report):
     from checks.specs import generation
 
+    try:
+        _check_generation_cases(spec, path, target, report)
+    finally:
+        if spec.finish is not None:
+            spec.finish()
+
+
+def _check_generation_cases(spec, path: Path, target, report: Report):
+    from checks.specs import generation
+
     ns = load(path, f"_learner_step_{spec.number:02d}")
     require(ns, spec.public, path)
     ctx = generation.context(target)

@@ -176,5 +176,9 @@ class GenerationStep:
     hint: str = ""
     title: str = ""  # from the manifest (checks.registry fills it in)
     public: tuple[str, ...] = ()  # from the manifest
+    # Called when the check ends, passed or not (step 14 stops the server it started).
+    finish: Callable[[], None] | None = None
+    # The check starts a server: a minute or more, most of it MAX compiling (tests mark slow).
+    starts_server: bool = False
 
     kind = "generation"

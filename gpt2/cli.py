@@ -95,13 +95,48 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gpt2 serve",
+        description="Serve GPT-2 with MAX's server (max serve), OpenAI-compatible, on the "
+        "model of step 14.",
+    )
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        metavar="PATH_OR_ID",
+        help=f"a directory with config.json, model.safetensors and tokenizer files, or a "
+        f"HuggingFace hub id (default: {DEFAULT_MODEL})",
+    )
+    parser.add_argument("--device", default="auto", choices=("cpu", "gpu", "auto"))
+    parser.add_argument("--port", type=int, default=8000, help="default: 8000")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)"
+    )
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=8,
+        metavar="N",
+        help="requests decoded together (default: 8; MAX's own default on a CPU is 1)",
+    )
+    parser.add_argument(
+        "--mine",
+        action="store_true",
+        help="serve your own steps/ files wherever their check passes",
+    )
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    serving = argv[:1] == ["serve"]
+    args = _serve_parser().parse_args(argv[1:]) if serving else _parser().parse_args(argv)
     from rich.console import Console
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        return run(args, err)
+        return serve(args, err) if serving else run(args, err)
     except Failure as failure:
         err.print(f"[red]✗[/] {failure}")
         return failure.status
@@ -159,6 +194,56 @@ def run(args, err) -> int:
     )
     stream = gen.stream if args.no_cache else gen.stream_cached
     return _write(stream(model, prompt_ids, args.max_new_tokens, **sample), args, tokenizer, err)
+
+
+def serve(args, err) -> int:
+    """Start MAX's server on step 14's model (this process becomes the server)."""
+    if args.max_batch_size < 1:
+        raise Failure("--max-batch-size must be 1 or more.", 2)
+    from gpt2 import server
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    target = _setup_max(args.device)
+    source, steps = "solutions.solution_14", []
+    if args.mine:
+        numbers = [n for n in manifest.numbers() if n <= SERVED_STEP]
+        from checks import progress
+
+        passed = progress.passing(numbers)
+        steps = [n for n in passed if n != SERVED_STEP]
+        if SERVED_STEP in passed:
+            source = f"steps.step_{SERVED_STEP:02d}"
+        yours = ", ".join(f"{n:02d}" for n in passed) or "none"
+        err.print(f"[green]✓[/] your steps: {yours}")
+        others = [n for n in numbers if n not in passed]
+        if others:
+            listed = ", ".join(f"{n:02d}" for n in others)
+            err.print(f"[yellow]![/] reference for steps {listed}: not passing yet")
+    model = args.model
+    if Path(model).expanduser().is_dir():
+        model = str(Path(model).expanduser().resolve())
+        os.environ["HF_HUB_OFFLINE"] = "1"  # a local checkpoint: never ask the hub
+    elif _looks_like_path(model):
+        raise Failure(f"{model} is not a directory.", 2)
+    os.environ.update(server.serve_environment(source, steps))
+    device = "gpu" if target.name != "cpu" else "cpu"
+    arguments = server.max_serve_arguments(model, device=device, port=args.port, host=args.host)
+    arguments += ["--max-batch-size", str(args.max_batch_size)]
+    err.print(
+        f"[green]✓[/] starting max serve on {model} ({target.label}); when it says it is "
+        f"ready, ask it at http://{args.host}:{args.port}/v1 (OpenAI's API), e.g.\n"
+        f"  curl http://{args.host}:{args.port}/v1/completions -H 'content-type: "
+        f'application/json\' -d \'{{"model": "{model}", "prompt": "Hello", '
+        f'"max_tokens": 20}}\'\n'
+        "Ctrl-C stops it. The first start compiles the model: minutes on a CPU."
+    )
+    return server.run_max_serve(arguments)
+
+
+# The step whose model the server runs, by the public name that does it.
+SERVED = "GPT2PagedLMHeadModel"
+SERVED_STEP = manifest.defining(SERVED).number
 
 
 def _write(tokens, args, tokenizer, err) -> int:

@@ -132,6 +132,79 @@ class GPT2PositionEmbeddings(Module):
 """
 )
 
+SERVED = """
+import math
+
+from max.dtype import DType
+from max.experimental import functional as F
+from max.experimental.nn import Module, ModuleList
+from max.experimental.nn.common_layers.functional_kernels import flash_attention_ragged
+from max.experimental.tensor import Tensor
+from max.nn import kernels
+from max.nn.attention import MHAMaskVariant
+
+from solutions.solution_07 import GPT2MultiHeadAttention
+from solutions.solution_08 import GPT2Block
+from solutions.solution_10 import GPT2LMHeadModel
+
+store = F.functional(kernels.kv_cache_store_paged_ragged)
+
+
+class GPT2PagedAttention(GPT2MultiHeadAttention):
+    def __init__(self, config, kv_params, layer):
+        super().__init__(config)
+        self.kv_params, self.layer = kv_params, layer
+
+    def forward(self, hidden_states, cache, input_row_offsets):
+        width = self.n_head * self.head_dim
+        qkv = self.c_attn(hidden_states)
+        per_head = lambda x: x.reshape([-1, self.n_head, self.head_dim])  # noqa: E731
+        where = F.constant(self.layer, DType.uint32, device=input_row_offsets.device)
+        for which, part in ((0, qkv[:, width : 2 * width]), (1, qkv[:, 2 * width :])):
+            store(cache, per_head(part), input_row_offsets, where, key_or_value=which)
+        attended = flash_attention_ragged(
+            self.kv_params, per_head(qkv[:, :width]), input_row_offsets, cache, where,
+            mask_variant=MHAMaskVariant.CAUSAL_MASK, scale=self.head_dim**-0.5,
+        )
+        return self.c_proj(attended.reshape([-1, width]))
+
+
+def ragged_positions(input_row_offsets, cache_lengths, total):
+    starts = F.cast(input_row_offsets[:-1], DType.int64)
+    token = F.arange(0, total, 1, out_dim=total, dtype=DType.int64, device=starts.device)
+    # A token's request: the last request that starts at or before it.
+    owner = F.sum(F.cast(starts[None, :] <= token[:, None], DType.int64), axis=1)[:, 0] - 1
+    offset = F.gather(F.cast(cache_lengths, DType.int64) - starts, owner, axis=0)
+    return token + offset
+
+
+class Block(GPT2Block):
+    def __init__(self, config, kv_params, layer):
+        super().__init__(config)
+        self.attn = GPT2PagedAttention(config, kv_params, layer)
+
+    def forward(self, x, cache, offsets):
+        x = self.attn(self.ln_1(x), cache, offsets) + x
+        return self.mlp(self.ln_2(x)) + x
+
+
+class GPT2PagedLMHeadModel(GPT2LMHeadModel):
+    def __init__(self, config, kv_params):
+        super().__init__(config)
+        self.transformer.h = ModuleList([Block(config, kv_params, n) for n in range(config.n_layer)])
+
+    def forward(self, tokens, cache, input_row_offsets):
+        body = self.transformer
+        where = ragged_positions(
+            input_row_offsets, Tensor.from_graph_value(cache.cache_lengths), tokens.shape[0]
+        )
+        x = body.wpe(where) + body.wte(tokens)
+        for block in body.h:
+            x = block(x, cache, input_row_offsets)
+        ends = F.cast(input_row_offsets[1:], DType.int64) - 1
+        return self.lm_head(body.ln_f(F.gather(x, ends, axis=0)))
+"""
+
 ALTERNATIVES = {
     "01": CONFIG,
     "02": MASK,
@@ -139,6 +212,7 @@ ALTERNATIVES = {
     "04": MLP,
     "05": TOKENS,
     "06": POSITIONS,
+    "14": SERVED,
 }
 
 

@@ -102,9 +102,12 @@ def test_skeleton_and_solution_define_the_manifests_names_and_signatures(entry):
 def test_gpt2_command_takes_its_steps_from_the_manifest():
     from gpt2 import cli
 
+    SERVED = cli.SERVED
     for name in cli.ROLES.values():
         assert name in manifest.defining(name).names
-    assert cli._model_steps() == NUMBERS  # the course ends with what the command needs
+    assert SERVED in manifest.defining(SERVED).names
+    # The course ends with what the command needs: generation, then serving.
+    assert sorted({*cli._model_steps(), cli.SERVED_STEP}) == NUMBERS
 
 
 def test_plain_signature_drops_module_paths_only():

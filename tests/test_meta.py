@@ -32,12 +32,17 @@ def _mistake_source(spec, index: int) -> str:
     )
 
 
+def _slow(spec) -> bool:
+    """A module step compiles a graph per mistake; step 14 starts a server with a new graph."""
+    return spec.kind == "module" or getattr(spec, "starts_server", False)
+
+
 MISTAKES = [
     pytest.param(
         n,
         i,
         id=f"{n:02d}-{m.name}",
-        marks=[pytest.mark.slow] if registry.spec(n).kind == "module" else [],
+        marks=[pytest.mark.slow] if _slow(registry.spec(n)) else [],
     )
     for n in registry.numbers()
     for i, m in enumerate(registry.spec(n).mistakes)
