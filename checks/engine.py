@@ -539,7 +539,6 @@ def _check_values(spec: ValueStep, path: Path, target, report: Report):
 
 
 def _check_generation(spec, path: Path, target, report: Report):
-    from checks.specs import generation
 
     try:
         _check_generation_cases(spec, path, target, report)

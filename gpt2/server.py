@@ -142,10 +142,9 @@ def serve_environment(source: str, steps: list[int]) -> dict[str, str]:
 
 def run_max_serve(arguments: list[str]) -> int:
     """Run ``max serve`` in this process, with the request checks above."""
+    import click
     from max._entrypoints import pipelines
     from max._entrypoints.cli.serve import serve_api_and_model_worker as launcher
-
-    import click
 
     launcher.fastapi_app = _with_checks(launcher.fastapi_app)
     try:
