@@ -1,26 +1,32 @@
 """Generation speed: HuggingFace's ``generate`` against ours, on the same GPT-2 weights.
 
-    python benchmarks/generate.py [--new-tokens 64] [--prompt-tokens 16] [--repeats 3]
-                                  [--model PATH] [--json results.json]
+    python benchmarks/generate.py [--new-tokens 64 256 1000] [--prompt-tokens 16]
+                                  [--repeats 3] [--model PATH] [--json results.json]
 
 One process, one set of weights (random at GPT-2 small's real size unless ``--model``
-names a checkpoint directory), greedy decoding, float32 on the CPU:
+names a checkpoint directory), greedy decoding, float32 on the CPU, every length in turn:
 
 * HuggingFace transformers' ``generate`` (PyTorch);
-* step 12's ``generate``: the whole text through the model for every token;
-* step 13's ``generate_cached``: the KV cache, one token per run.
+* step 12's ``generate``: the whole text through the model for every token (the shortest
+  length only: it grows with the square of the text);
+* step 13's ``generate_cached``: the KV cache, one token per run;
+* ``gpt2.fast``: step 13's model with a cache of fixed capacity written in place.
 
-Tokens per second count the new tokens over the whole call (prefill included). The three
-are run in turn, ``--repeats`` times, and the median is reported, so that a machine busy
-with something else slows all of them alike. Also reported: the compile times of our two
-graphs, cold (no stored graph: MAX compiles it; its kernel cache may already hold kernels)
-and warm (the stored graph is reused, as on every run after the first), and the peak
-memory of the process. The exit status is 1 if any of ours chose other ids than HuggingFace.
+Tokens per second count the new tokens over the whole call (prefill included). At the
+shortest length the runners go in turn ``--repeats`` times and the median is reported, so a
+machine busy with something else slows all of them alike; longer lengths run once. Also
+reported: one decode step's time with 16 and with 1000 cached positions (step 13 and
+gpt2.fast); the floor, the 49 one-row products of a decode step timed with NumPy in the
+same run; the compile times of our graphs, cold (no stored graph: MAX compiles it; its
+kernel cache may already hold kernels) and warm (the stored graph is reused, as on every
+run after the first); and the peak memory of the process. The exit status is 1 if any of
+ours chose other ids than HuggingFace.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -86,7 +92,7 @@ def compile_times(model, target, cold: bool) -> dict[str, float]:
     import shutil
 
     from checks import paths, runtime
-    from gpt2 import compiled
+    from gpt2 import compiled, fast
     from solutions import solution_13
 
     compilers = {
@@ -95,6 +101,7 @@ def compile_times(model, target, cold: bool) -> dict[str, float]:
             compiled.compiled_memo("cached"),
             lambda: compiled.compile_twin(model, solution_13.GPT2CachedLMHeadModel),
         ),
+        "fast decode": (fast._DECODERS, lambda: fast.compile_decoder(model)),
     }
 
     def compile_all(label: str) -> None:
@@ -121,11 +128,71 @@ def compile_times(model, target, cold: bool) -> dict[str, float]:
     return times
 
 
+def floor_ms(model, repeats: int = 5) -> tuple[float, int]:
+    """One decode step's matrix products with NumPy: one row times each of the 49 weight
+    matrices (4 per block, and the head), weights laid out [in, out]; the median of
+    ``repeats`` passes, in milliseconds. The memory-bandwidth floor of a decode step."""
+    import numpy as np
+
+    matrices = [
+        np.ascontiguousarray(tensor.to_numpy().T)
+        for name, tensor in model.parameters
+        if name.endswith(".weight")
+        and len(tensor.shape) == 2
+        and "wpe" not in name
+        and "wte" not in name
+    ]
+    rows = [np.ones((1, w.shape[0]), dtype=np.float32) for w in matrices]
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for row, w in zip(rows, matrices, strict=True):
+            row @ w
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), len(matrices)
+
+
+def decode_step_ms(model, target, past: int, capacity_of: int) -> dict[str, float]:
+    """One decode step with ``past`` cached positions: step 13's and gpt2.fast's (whose
+    capacity is what a run of ``capacity_of`` tokens would have), median of 5, in ms."""
+    import numpy as np
+
+    from gpt2 import compiled, fast
+    from solutions import solution_13
+
+    config = model.config
+    head_dim = config.n_embd // config.n_head
+    rng = np.random.default_rng(0)
+    shape = (config.n_layer, 1, config.n_head, past, head_dim)
+    keys = compiled.to_device(rng.standard_normal(shape, dtype=np.float32), model.device)
+    values = compiled.to_device(rng.standard_normal(shape, dtype=np.float32), model.device)
+    run13 = compiled.cached_function(model, solution_13.GPT2CachedLMHeadModel)
+    cache = fast.FixedCache(model, fast.capacity_for(capacity_of, config.n_positions))
+    cache.fill(rng.standard_normal(shape, dtype=np.float32), np.zeros(shape, np.float32))
+    decode = fast.compile_decoder(model)
+    one = compiled.to_device(np.array([7], dtype=np.int64), model.device)
+    position = compiled.to_device(np.array([past], dtype=np.int64), model.device)
+
+    def step13():
+        run13([7], (keys, values))
+
+    def step_fast():
+        out = decode(one, position, *cache.tensors())
+        [compiled.to_host(t) for t in out]
+
+    result = {}
+    for name, step in (("step 13", step13), ("fast", step_fast)):
+        step()
+        times = [timed(step)[0] * 1000 for _ in range(5)]
+        result[name] = statistics.median(times)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--new-tokens", type=int, nargs="+", default=[64, 256, 1000])
     parser.add_argument("--prompt-tokens", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="at the shortest length")
     parser.add_argument("--model", help="a checkpoint directory (default: random weights)")
     parser.add_argument(
         "--no-cold",
@@ -147,21 +214,23 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
+    from gpt2.fast import generate_fast
     from solutions.solution_12 import generate
     from solutions.solution_13 import generate_cached
 
     print(f"loading the weights ({args.model or 'random, GPT-2 small size'})…", flush=True)
     hf = hf_model(args)
     model = our_model(hf, target)
-    n = args.new_tokens
+    lengths = sorted(args.new_tokens)
     prompt = np.random.default_rng(0).integers(0, hf.config.vocab_size, args.prompt_tokens).tolist()
 
-    print(
-        "compiling our two graphs" + ("" if args.no_cold else ", cold then warm") + "…", flush=True
-    )
+    # The floor first: once MAX has run, its worker threads compete with NumPy for the cores.
+    floor, matrices = floor_ms(model)
+    floor_rate = 1000 / floor
+    print("compiling our graphs" + ("" if args.no_cold else ", cold then warm") + "…", flush=True)
     compiles = compile_times(model, target, cold=not args.no_cold)
 
-    def run_hf():
+    def run_hf(n):
         with torch.no_grad():
             ids = torch.tensor([prompt])
             out = hf.generate(
@@ -169,41 +238,72 @@ def main(argv: list[str] | None = None) -> int:
             )
         return out[0, len(prompt) :].tolist()
 
+    hf_name = "HuggingFace generate (PyTorch)"
     runners = {
-        "HuggingFace generate (PyTorch)": run_hf,
-        "ours: generate_cached (step 13)": lambda: generate_cached(model, prompt, n),
+        hf_name: run_hf,
+        "ours: generate_cached (step 13)": lambda n: generate_cached(model, prompt, n),
+        "ours: fast decode (gpt2.fast)": lambda n: generate_fast(model, prompt, n),
     }
-    if not args.skip_uncached:
-        runners["ours: generate (step 12)"] = lambda: generate(model, prompt, n)
-    for run in runners.values():  # warm-up: first-call costs are not generation speed
-        timed(run)
-    seconds = {name: [] for name in runners}
-    ids = {}
-    for repeat in range(args.repeats):
-        print(f"timing, round {repeat + 1} of {args.repeats}…", flush=True)
-        for name, run in runners.items():
-            elapsed, ids[name] = timed(run)
-            seconds[name].append(elapsed)
-
-    rates = {name: n / statistics.median(s) for name, s in seconds.items()}
-    hf_name = next(iter(runners))
-    cached_name = "ours: generate_cached (step 13)"
     uncached_name = "ours: generate (step 12)"
-    same = {name: ids[name] == ids[hf_name] for name in runners}
+    if not args.skip_uncached:
+        runners[uncached_name] = lambda n: generate(model, prompt, n)
+    for run in runners.values():  # warm-up: first-call costs are not generation speed
+        timed(functools.partial(run, 8))
+
+    runs = {}
+    for n in lengths:
+        repeats = args.repeats if n == lengths[0] else 1
+        names = [k for k in runners if k != uncached_name or n == lengths[0]]
+        seconds = {name: [] for name in names}
+        ids = {}
+        for repeat in range(repeats):
+            print(f"{n} new tokens, round {repeat + 1} of {repeats}…", flush=True)
+            for name in names:
+                elapsed, ids[name] = timed(functools.partial(runners[name], n))
+                seconds[name].append(elapsed)
+        runs[str(n)] = {
+            "tokens_per_second": {k: n / statistics.median(v) for k, v in seconds.items()},
+            "seconds": seconds,
+            "same_ids_as_hf": {k: ids[k] == ids[hf_name] for k in names},
+        }
+
+    print("timing single decode steps and the floor…", flush=True)
+    far = min(1000, model.config.n_positions - 1)  # the tiny checkpoint has 64 positions
+    near = min(16, far)
+    steps = {
+        str(near): decode_step_ms(model, target, near, lengths[0] + args.prompt_tokens),
+        str(far): decode_step_ms(model, target, far, far + 1),
+    }
 
     print()
     print(
         f"GPT-2 {sum(p.numel() for p in hf.parameters()) / 1e6:.0f}M, float32, CPU "
         f"({os.cpu_count()} cores, torch threads {torch.get_num_threads()}), "
-        f"prompt {len(prompt)} tokens, {n} new, greedy"
+        f"prompt {len(prompt)} tokens, greedy"
     )
-    print(f"{'':34}{'tokens/s':>10}{'vs HF':>9}   same ids as HF")
-    for name, rate in rates.items():
-        print(
-            f"{name:34}{rate:10.1f}{rate / rates[hf_name]:8.2f}×   {'yes' if same[name] else 'NO'}"
+    for n, run in runs.items():
+        rates = run["tokens_per_second"]
+        print(f"\n{n} new tokens{'':21}{'tokens/s':>10}{'vs HF':>9}   same ids as HF")
+        for name, rate in rates.items():
+            same = "yes" if run["same_ids_as_hf"][name] else "NO"
+            print(f"{name:34}{rate:10.1f}{rate / rates[hf_name]:8.2f}×   {same}")
+    print(
+        "\none decode step, ms: "
+        + "; ".join(
+            f"{who} {steps[str(near)][who]:.1f} at {near} cached, {steps[str(far)][who]:.1f} at "
+            f"{far} ({steps[str(far)][who] / steps[str(near)][who]:.2f}×)"
+            for who in ("step 13", "fast")
         )
-    if uncached_name in rates:
-        print(f"generate_cached / generate: {rates[cached_name] / rates[uncached_name]:.1f}×")
+    )
+    short = runs[str(lengths[0])]["tokens_per_second"]
+    if uncached_name in short:
+        cached_name = "ours: generate_cached (step 13)"
+        print(f"generate_cached / generate: {short[cached_name] / short[uncached_name]:.1f}×")
+    fast_rate = runs[str(lengths[0])]["tokens_per_second"]["ours: fast decode (gpt2.fast)"]
+    print(
+        f"floor: {matrices} one-row products with NumPy {floor:.1f} ms = {floor_rate:.1f} "
+        f"tokens/s; gpt2.fast at {lengths[0]} new tokens: {fast_rate / floor_rate:.0%} of it"
+    )
     print("compile, seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in compiles.items()))
     print(f"peak memory: {peak_memory_mb():.0f} MB")
 
@@ -212,14 +312,18 @@ def main(argv: list[str] | None = None) -> int:
             "model": args.model or "random GPT-2 small",
             "parameters": sum(p.numel() for p in hf.parameters()),
             "prompt_tokens": len(prompt),
-            "new_tokens": n,
+            "lengths": lengths,
             "repeats": args.repeats,
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "machine": platform.platform(),
-            "tokens_per_second": rates,
-            "seconds": seconds,
-            "same_ids_as_hf": same,
+            "runs": runs,
+            "decode_step_ms": steps,
+            "floor": {
+                "one_row_products_ms": floor,
+                "matrices": matrices,
+                "tokens_per_second": floor_rate,
+            },
             "compile_seconds": compiles,
             "peak_memory_mb": peak_memory_mb(),
         }
@@ -228,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
         else:
             Path(args.json).write_text(text + "\n")
-    if not all(same.values()):
+    if not all(all(r["same_ids_as_hf"].values()) for r in runs.values()):
         print("FAILED: not every generation chose HuggingFace's ids", file=sys.stderr)
         return 1
     return 0

@@ -503,43 +503,112 @@ def fig_attention(out: Path) -> None:
 BENCHMARK = ROOT / "book" / "data" / "generate-cpu.json"  # written by benchmarks/generate.py
 
 
+RUNNER_LABELS = {  # benchmarks/generate.py's runner names → what the book calls them
+    "HuggingFace generate (PyTorch)": "HuggingFace generate (PyTorch)",
+    "ours: generate (step 12)": "step 12: generate (no cache)",
+    "ours: generate_cached (step 13)": "step 13: generate_cached (KV cache)",
+    "ours: fast decode (gpt2.fast)": "gpt2.fast: fixed cache, written in place",
+}
+
+
 def fig_tokens_per_second(out: Path) -> None:
-    """Generation speed from ``benchmarks/generate.py --json``, as horizontal bars."""
+    """Generation speed from ``benchmarks/generate.py --json``: one group of bars per length."""
     import json
 
     result = json.loads(BENCHMARK.read_text())
-    rates = result["tokens_per_second"]
-    colors = {"HuggingFace": GREY, "step 13": GREEN, "step 12": ORANGE}
-    labels = {
-        "HuggingFace generate (PyTorch)": "HuggingFace generate (PyTorch)",
-        "ours: generate_cached (step 13)": "step 13: generate_cached (KV cache)",
-        "ours: generate (step 12)": "step 12: generate (no cache)",
-    }
-    names = [n for n in labels if n in rates]
+    colors = {"HuggingFace": GREY, "step 12": ORANGE, "step 13": GREEN, "gpt2.fast": BLUE}
+    rows, labels, bar_colors, values = [], [], [], []
+    y = 0.0
+    group_ticks = []
+    for n in result["lengths"]:
+        rates = result["runs"][str(n)]["tokens_per_second"]
+        names = [k for k in RUNNER_LABELS if k in rates]
+        group_ticks.append((y + (len(names) - 1) / 2, f"{n} new"))
+        for name in names:
+            rows.append(y)
+            labels.append(RUNNER_LABELS[name])
+            bar_colors.append(next(c for key, c in colors.items() if key in RUNNER_LABELS[name]))
+            values.append(rates[name])
+            y += 1
+        y += 0.8
     plt = _setup()
-    fig, ax = plt.subplots(figsize=(7.4, 0.62 * len(names) + 0.9))
-    top = max(rates[n] for n in names)
-    for row, name in enumerate(names):
-        color = next(c for key, c in colors.items() if key in name)
-        ax.barh(row, rates[name], color=color, alpha=0.85, height=0.6)
-        ax.text(
-            rates[name] + top * 0.015,
-            row,
-            f"{rates[name]:.1f}",
-            va="center",
-            ha="left",
-            fontsize=10,
-        )
-    ax.set_yticks(range(len(names)), [labels[n] for n in names])
+    fig, ax = plt.subplots(figsize=(7.4, 0.34 * len(rows) + 1.2))
+    top = max(values)
+    for row, value, color in zip(rows, values, bar_colors, strict=True):
+        ax.barh(row, value, color=color, alpha=0.85, height=0.75)
+        ax.text(value + top * 0.015, row, f"{value:.1f}", va="center", ha="left", fontsize=9)
+    ax.set_yticks([t for t, _ in group_ticks], [label for _, label in group_ticks])
+    ax.tick_params(axis="y", length=0)
     ax.invert_yaxis()
-    ax.set_xlim(0, top * 1.18)
+    ax.set_xlim(0, top * 1.15)
     ax.set_xlabel(
-        f"new tokens per second ({result['new_tokens']} new after a {result['prompt_tokens']}"
-        f"-token prompt, greedy, float32, CPU)"
+        f"new tokens per second after a {result['prompt_tokens']}-token prompt "
+        "(greedy, float32, CPU)"
     )
+    seen = {}
+    for label, color in zip(labels, bar_colors, strict=True):
+        seen.setdefault(label, color)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.85) for c in seen.values()]
+    ax.legend(handles, list(seen), loc="lower right", fontsize=8.5, frameon=False)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     _save(fig, out / "tokens_per_second.svg")
+
+
+def speed_table(result: dict) -> str:
+    """README's table of generation speed, from ``benchmarks/generate.py --json``."""
+    lengths = result["lengths"]
+    hf = "HuggingFace generate (PyTorch)"
+    head = "| new tokens | " + " | ".join(str(n) for n in lengths) + " |"
+    lines = [head, "|---|" + "---:|" * len(lengths)]
+    for name, label in RUNNER_LABELS.items():
+        cells = []
+        for n in lengths:
+            rates = result["runs"][str(n)]["tokens_per_second"]
+            if name not in rates:
+                cells.append("–")
+                continue
+            ratio = "" if name == hf else f" ({rates[name] / rates[hf]:.2f}×)"
+            cells.append(f"{rates[name]:.1f}{ratio}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    steps = result["decode_step_ms"]
+    near, far = sorted(steps, key=int)
+    floor = result["floor"]
+    lines.append("")
+    lines.append(
+        f"Tokens per second, prompt {result['prompt_tokens']} tokens, greedy, the same ids "
+        f"everywhere. One decode step: step 13 {steps[near]['step 13']:.1f} ms with {near} "
+        f"cached positions, {steps[far]['step 13']:.1f} ms with {far}; gpt2.fast "
+        f"{steps[near]['fast']:.1f} and {steps[far]['fast']:.1f} ms. The floor, "
+        f"{floor['matrices']} one-row products with NumPy: {floor['one_row_products_ms']:.1f} ms "
+        f"({floor['tokens_per_second']:.1f} tokens/s). Peak memory "
+        f"{result['peak_memory_mb']:.0f} MB."
+    )
+    return "\n".join(lines)
+
+
+README = ROOT / "README.md"
+TABLE_START = "<!-- speed table: python scripts/make_figures.py speed -->"
+TABLE_END = "<!-- end of speed table -->"
+
+
+def readme_with_table(text: str, result: dict) -> str:
+    start, end = text.index(TABLE_START), text.index(TABLE_END)
+    return text[: start + len(TABLE_START)] + "\n" + speed_table(result) + "\n" + text[end:]
+
+
+def write_readme_table() -> None:
+    import json
+
+    result = json.loads(BENCHMARK.read_text())
+    README.write_text(readme_with_table(README.read_text(), result))
+
+
+def fig_speed(out: Path) -> None:
+    """The chart, and README's table when drawing into the book (not into a test's folder)."""
+    fig_tokens_per_second(out)
+    if out == FIGURES:
+        write_readme_table()
 
 
 # --------------------------------------------------------------------------- registry
@@ -560,7 +629,7 @@ FIGURES_LIST = (
     Figure("attention", ("attention_pattern.svg",), fig_attention, needs_max=True),
     # From a stored benchmark run (book/data/generate-cpu.json): refresh that file with
     # python benchmarks/generate.py --json book/data/generate-cpu.json, then redraw.
-    Figure("speed", ("tokens_per_second.svg",), fig_tokens_per_second, needs_max=False),
+    Figure("speed", ("tokens_per_second.svg",), fig_speed, needs_max=False),
 )
 
 

@@ -15,8 +15,8 @@ from checks import paths
 
 ROOT = paths.ROOT
 TINY = ROOT / "checks" / "data" / "tiny-gpt2"
-QUICK = ["--model", str(TINY), "--prompt-tokens", "5", "--new-tokens", "6", "--repeats", "1",
-         "--no-cold"]  # fmt: skip
+QUICK = ["--model", str(TINY), "--prompt-tokens", "5", "--new-tokens", "6", "9", "--repeats",
+         "1", "--no-cold"]  # fmt: skip
 
 
 def test_generate_benchmark_reports_every_runner_with_hf_ids():
@@ -29,14 +29,23 @@ def test_generate_benchmark_reports_every_runner_with_hf_ids():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout[result.stdout.index("{\n") :])
-    assert set(report["tokens_per_second"]) == {
+    assert report["lengths"] == [6, 9] and report["prompt_tokens"] == 5
+    short, long = report["runs"]["6"], report["runs"]["9"]
+    assert set(short["tokens_per_second"]) == {
         "HuggingFace generate (PyTorch)",
         "ours: generate_cached (step 13)",
+        "ours: fast decode (gpt2.fast)",
         "ours: generate (step 12)",
     }
-    assert all(rate > 0 for rate in report["tokens_per_second"].values())
-    assert all(report["same_ids_as_hf"].values())
-    assert report["new_tokens"] == 6 and report["prompt_tokens"] == 5
+    assert set(long["tokens_per_second"]) == set(short["tokens_per_second"]) - {
+        "ours: generate (step 12)"  # the shortest length only: it grows with the square
+    }
+    for run in (short, long):
+        assert all(rate > 0 for rate in run["tokens_per_second"].values())
+        assert all(run["same_ids_as_hf"].values())
+    assert set(report["decode_step_ms"]) == {"16", "63"}  # the tiny model has 64 positions
+    assert report["floor"]["matrices"] == 2 * 4 + 1 and report["floor"]["tokens_per_second"] > 0
+    assert report["peak_memory_mb"] > 0
     assert "generate_cached / generate:" in result.stdout
 
 

@@ -419,3 +419,18 @@ def test_figures_drawn_with_max_are_up_to_date(tmp_path):
         figure.draw(tmp_path)
         for name in figure.files:
             assert (tmp_path / name).read_bytes() == (FIGURES / name).read_bytes(), name
+
+
+def test_readmes_speed_table_is_written_from_the_benchmarks_json():
+    """README's generation table is the one scripts/make_figures.py writes from the JSON that
+    benchmarks/generate.py wrote (book/data/generate-cpu.json, which the chart reads too)."""
+    import json
+
+    figures = _figure_module()
+    result = json.loads(figures.BENCHMARK.read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert figures.readme_with_table(readme, result) == readme, (
+        "README's speed table is out of date: run python scripts/make_figures.py speed"
+    )
+    for n in result["lengths"]:
+        assert all(result["runs"][str(n)]["same_ids_as_hf"].values())
