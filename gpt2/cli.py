@@ -220,16 +220,21 @@ def serve(args, err) -> int:
         if others:
             listed = ", ".join(f"{n:02d}" for n in others)
             err.print(f"[yellow]![/] reference for steps {listed}: not passing yet")
-    model = args.model
+    model, name = args.model, None
     if Path(model).expanduser().is_dir():
         model = str(Path(model).expanduser().resolve())
-        os.environ["HF_HUB_OFFLINE"] = "1"  # a local checkpoint: never ask the hub
     elif _looks_like_path(model):
         raise Failure(f"{model} is not a directory.", 2)
+    else:  # a hub id: the files through the same download as `gpt2`, then served from disk
+        model, name = str(_download(args.model, SERVE_FILES, err)[0].parent), args.model
+    os.environ["HF_HUB_OFFLINE"] = "1"  # everything is on disk now: MAX never asks the hub
     os.environ.update(server.serve_environment(source, steps))
     device = "gpu" if target.name != "cpu" else "cpu"
-    arguments = server.max_serve_arguments(model, device=device, port=args.port, host=args.host)
+    arguments = server.max_serve_arguments(
+        model, device=device, port=args.port, host=args.host, name=name
+    )
     arguments += ["--max-batch-size", str(args.max_batch_size)]
+    model = name or model  # what clients ask for
     err.print(
         f"[green]✓[/] starting max serve on {model} ({target.label}); when it says it is "
         f"ready, ask it at http://{args.host}:{args.port}/v1 (OpenAI's API), e.g.\n"
@@ -241,6 +246,15 @@ def serve(args, err) -> int:
     return server.run_max_serve(arguments)
 
 
+# What MAX's server reads from a checkpoint: the weights, the config, the tokenizer.
+SERVE_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "merges.txt",
+)
 # The step whose model the server runs, by the public name that does it.
 SERVED = "GPT2PagedLMHeadModel"
 SERVED_STEP = manifest.defining(SERVED).number

@@ -113,9 +113,12 @@ def _with_checks(make_app):
     return fastapi_app
 
 
-def max_serve_arguments(model: str, *, device: str, port: int, host: str) -> list[str]:
-    """The ``max serve`` command line for the course's architecture."""
-    return [
+def max_serve_arguments(
+    model: str, *, device: str, port: int, host: str, name: str | None = None
+) -> list[str]:
+    """The ``max serve`` command line for the course's architecture; ``name``: what clients
+    call the model (default: ``model`` as given)."""
+    arguments = [
         "serve",
         "--model",
         model,
@@ -128,6 +131,7 @@ def max_serve_arguments(model: str, *, device: str, port: int, host: str) -> lis
         "--port",
         str(port),
     ]
+    return arguments + (["--served-model-name", name] if name else [])
 
 
 def serve_environment(source: str, steps: list[int]) -> dict[str, str]:

@@ -152,14 +152,19 @@ def test_sigterm_stops_the_server_and_every_process_it_started(server):
 
 
 def test_gpt2_serve_answers_and_stops_on_ctrl_c(tmp_path):
-    """`python -m gpt2 serve` as a user runs it: it serves, and Ctrl-C (SIGINT) stops it and
-    every process it started, with a clean exit."""
+    """`python -m gpt2 serve --mine` as a user runs it, with no --model: the default hub id,
+    read here from a hub cache holding the tiny checkpoint (no network). It serves under the
+    hub id's name, and Ctrl-C (SIGINT) stops it and every process it started, cleanly."""
     import subprocess
     import sys
     import time
 
+    from hub_cache import fill_hub_cache, offline_env
+
+    from gpt2.cli import DEFAULT_MODEL, SERVE_FILES
     from gpt2.server import free_port
 
+    cache = fill_hub_cache(tmp_path / "hub", DEFAULT_MODEL, paths.TINY_GPT2, SERVE_FILES)
     port = free_port()
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
@@ -169,15 +174,18 @@ def test_gpt2_serve_answers_and_stops_on_ctrl_c(tmp_path):
                 "-m",
                 "gpt2",
                 "serve",
-                "--model",
-                MODEL,
+                "--mine",
                 "--device",
                 "cpu",
                 "--port",
                 str(port),
-            ],
+            ],  # fmt: skip
             cwd=paths.ROOT,
-            env={**os.environ, "MAX_SERVE_METRICS_ENDPOINT_PORT": str(free_port())},
+            env={
+                **os.environ,
+                **offline_env(cache),
+                "MAX_SERVE_METRICS_ENDPOINT_PORT": str(free_port()),
+            },
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -194,13 +202,19 @@ def test_gpt2_serve_answers_and_stops_on_ctrl_c(tmp_path):
                 break
             except openai.APIConnectionError:
                 time.sleep(1)
-        assert len(_ids(client, [5, 17], 4, temperature=0)) == 4
+        assert [m.id for m in client.models.list().data] == [DEFAULT_MODEL]
+        reply = client.completions.create(
+            model=DEFAULT_MODEL, prompt=[5, 17], max_tokens=4, temperature=0
+        )
+        assert reply.usage.completion_tokens == 4
         family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=60) in (0, 130), log.read_text()[-3000:]
         gone, alive = psutil.wait_procs(family, timeout=30)
         assert not alive, f"left running: {[p.pid for p in alive]}"
-        assert "starting max serve" in log.read_text()
+        text = log.read_text()
+        assert "starting max serve" in text
+        assert "your steps:" in text  # --mine lists the learner's passing steps
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
