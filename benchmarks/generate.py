@@ -188,6 +188,43 @@ def decode_step_ms(model, target, past: int, capacity_of: int) -> dict[str, floa
     return result
 
 
+def bfloat16_report(model, prompt, n: int, hf_ids: list[int], f32_rate: float) -> dict:
+    """gpt2.fast with bfloat16 matrices: its speed at ``n`` tokens, how many of its first ids
+    agree with HuggingFace's (greedy), and one decode step's logits against float32's."""
+    import numpy as np
+    from max.dtype import DType
+
+    from gpt2 import compiled, fast
+
+    fast.compile_decoder(model, DType.bfloat16)
+    fast.generate_fast(model, prompt, 8, weights=DType.bfloat16)  # first-call costs
+    elapsed, ids = timed(lambda: fast.generate_fast(model, prompt, n, weights=DType.bfloat16))
+    agree = next((i for i, (a, b) in enumerate(zip(ids, hf_ids, strict=True)) if a != b), n)
+    config = model.config
+    head_dim = config.n_embd // config.n_head
+    shape = (config.n_layer, 1, config.n_head, 16, head_dim)
+    rng = np.random.default_rng(0)
+    cache = fast.FixedCache(model, 128)
+    cache.fill(
+        rng.standard_normal(shape, dtype=np.float32), rng.standard_normal(shape, dtype=np.float32)
+    )
+    token = compiled.to_device(np.array([7], dtype=np.int64), model.device)
+    position = compiled.to_device(np.array([16], dtype=np.int64), model.device)
+    logits = {
+        w: compiled.to_host(fast.compile_decoder(model, w)(token, position, *cache.tensors())[0])
+        for w in (DType.float32, DType.bfloat16)
+    }
+    full, half = logits[DType.float32], logits[DType.bfloat16]
+    return {
+        "new_tokens": n,
+        "tokens_per_second": n / elapsed,
+        "vs_float32": n / elapsed / f32_rate,
+        "ids_agreeing_with_hf": agree,
+        "logits_max_abs_diff": float(np.abs(full - half).max()),
+        "logits_spread": float(full.max() - full.min()),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, nargs="+", default=[64, 256, 1000])
@@ -201,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--skip-uncached", action="store_true", help="leave out step 12's generate (the slow one)"
+    )
+    parser.add_argument(
+        "--no-bfloat16", action="store_true", help="leave out gpt2.fast with bfloat16 matrices"
     )
     parser.add_argument(
         "--json", metavar="PATH", help="also write the results as JSON ('-': stdout)"
@@ -261,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 elapsed, ids[name] = timed(functools.partial(runners[name], n))
                 seconds[name].append(elapsed)
+        if n == lengths[0]:
+            ids_at_first = dict(ids)
         runs[str(n)] = {
             "tokens_per_second": {k: n / statistics.median(v) for k, v in seconds.items()},
             "seconds": seconds,
@@ -268,6 +310,18 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     print("timing single decode steps and the floor…", flush=True)
+    peak_after_runs = peak_memory_mb()  # what generating costs, before the extra timings
+    bf16 = None
+    if not args.no_bfloat16:
+        print("gpt2.fast with bfloat16 matrices…", flush=True)
+        first = runs[str(lengths[0])]
+        bf16 = bfloat16_report(
+            model,
+            prompt,
+            lengths[0],
+            ids_at_first[hf_name],
+            first["tokens_per_second"]["ours: fast decode (gpt2.fast)"],
+        )
     far = min(1000, model.config.n_positions - 1)  # the tiny checkpoint has 64 positions
     near = min(16, far)
     steps = {
@@ -304,8 +358,19 @@ def main(argv: list[str] | None = None) -> int:
         f"floor: {matrices} one-row products with NumPy {floor:.1f} ms = {floor_rate:.1f} "
         f"tokens/s; gpt2.fast at {lengths[0]} new tokens: {fast_rate / floor_rate:.0%} of it"
     )
+    if bf16:
+        print(
+            f"gpt2.fast with bfloat16 matrices, {bf16['new_tokens']} tokens: "
+            f"{bf16['tokens_per_second']:.1f} tokens/s ({bf16['vs_float32']:.2f}× float32); the "
+            f"first {bf16['ids_agreeing_with_hf']} ids agree with HuggingFace's; one step's "
+            f"logits differ by up to {bf16['logits_max_abs_diff']:.3f} (their spread: "
+            f"{bf16['logits_spread']:.1f})"
+        )
     print("compile, seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in compiles.items()))
-    print(f"peak memory: {peak_memory_mb():.0f} MB")
+    print(
+        f"peak memory: {peak_after_runs:.0f} MB after every length's runs, "
+        f"{peak_memory_mb():.0f} MB at the end (single steps and bfloat16 compiled too)"
+    )
 
     if args.json:
         result = {
@@ -324,8 +389,10 @@ def main(argv: list[str] | None = None) -> int:
                 "matrices": matrices,
                 "tokens_per_second": floor_rate,
             },
+            "bfloat16_weights": bf16,
             "compile_seconds": compiles,
-            "peak_memory_mb": peak_memory_mb(),
+            "peak_memory_mb": peak_after_runs,
+            "peak_memory_mb_at_the_end": peak_memory_mb(),
         }
         text = json.dumps(result, indent=2)
         if args.json == "-":

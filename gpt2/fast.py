@@ -31,8 +31,8 @@ import numpy as np
 from max.driver import CPU
 from max.dtype import DType
 from max.experimental import functional as F
-from max.experimental.nn import ModuleList
-from max.experimental.tensor import Tensor, TensorType
+from max.experimental.nn import Linear, ModuleList
+from max.experimental.tensor import Tensor, TensorType, default_device
 
 from gpt2 import compiled
 from gpt2.checkpoint import build
@@ -103,23 +103,52 @@ class DecodeModel(GPT2LMHeadModel):
         return self.lm_head(t.ln_f(x)), F.stack(new_keys), F.stack(new_values)
 
 
+class HalfWeightsLinear(compiled.WeightsFirstLinear):
+    """``WeightsFirstLinear`` with its matrix in bfloat16: half the bytes to read per token.
+    The row is rounded to bfloat16 for the product, the result is float32 again."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        rows = F.cast(x.reshape([-1, x.shape[-1]]), DType.bfloat16)
+        out = F.cast((self.weight @ rows.T).T, DType.float32) + self.bias
+        return out.reshape([*x.shape[:-1], out.shape[-1]])
+
+
+def half_weights(twin) -> set[str]:
+    """Every ``Linear`` of ``twin`` (built lazily) turned into a ``HalfWeightsLinear``, its
+    weight declared bfloat16; returns the weights' names."""
+    names = set()
+    with F.lazy(), default_device(twin.device):
+        for prefix, module in twin.descendants:
+            if isinstance(module, Linear):
+                module.__class__ = HalfWeightsLinear
+                module.weight = Tensor.zeros(list(module.weight.shape), dtype=DType.bfloat16)
+                names.add(f"{prefix}.weight")
+    return names
+
+
 _DECODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def compile_decoder(model):
-    """``DecodeModel`` holding ``model``'s weights, compiled (once per model)."""
-    if model not in _DECODERS:
+def compile_decoder(model, weights: DType = DType.float32):
+    """``DecodeModel`` holding ``model``'s weights, compiled (once per model and weight
+    type). ``weights=DType.bfloat16``: the matrices of the Linear layers in bfloat16."""
+    memo = _DECODERS.setdefault(model, {})
+    if weights not in memo:
         config = model.config
         twin = build(DecodeModel, config, model.device)
-        if isinstance(model.device, CPU):
+        state = dict(model.parameters)
+        if weights == DType.bfloat16:
+            for name in half_weights(twin):
+                state[name] = F.cast(state[name], DType.bfloat16)
+        elif isinstance(model.device, CPU):
             compiled.weights_first(twin)
         head_dim = config.n_embd // config.n_head
         layers = [config.n_layer, config.n_head]
         keys = TensorType(DType.float32, [*layers, "capacity", head_dim], device=model.device)
         values_t = TensorType(DType.float32, [*layers, head_dim, "capacity"], device=model.device)
         one = TensorType(DType.int64, [1], device=model.device)
-        _DECODERS[model] = twin.compile(one, one, keys, values_t, weights=dict(model.parameters))
-    return _DECODERS[model]
+        memo[weights] = twin.compile(one, one, keys, values_t, weights=state)
+    return memo[weights]
 
 
 def capacity_for(length: int, context: int) -> int:
@@ -172,10 +201,12 @@ def stream_fast(
     *,
     seed: int | None = None,
     cached_class: type | None = None,
+    weights: DType = DType.float32,
     **knobs,
 ) -> Iterator[int]:
     """Step 13's ``stream_cached`` with the fixed cache: the same tokens, faster.
-    ``knobs``: ``temperature``, ``top_k``, ``top_p``, as step 12's ``next_token`` takes them."""
+    ``knobs``: ``temperature``, ``top_k``, ``top_p``, as step 12's ``next_token`` takes them;
+    ``weights=DType.bfloat16`` decodes with bfloat16 matrices (the prefill stays float32)."""
     from solutions import solution_12, solution_13
 
     cached_class = cached_class or solution_13.GPT2CachedLMHeadModel
@@ -186,7 +217,7 @@ def stream_fast(
         model, capacity_for(len(prompt_ids) + max_new_tokens, compiled.context_length(model))
     )
     cache.fill(compiled.to_host(keys), compiled.to_host(values))
-    decode = compile_decoder(model)
+    decode = compile_decoder(model, weights)
     device = model.device
     for i in range(max_new_tokens):
         token = solution_12.next_token(logits, rng, **knobs)

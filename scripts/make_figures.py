@@ -584,6 +584,20 @@ def speed_table(result: dict) -> str:
         f"({floor['tokens_per_second']:.1f} tokens/s). Peak memory "
         f"{result['peak_memory_mb']:.0f} MB."
     )
+    half = result.get("bfloat16_weights")
+    if half:
+        agree = half["ids_agreeing_with_hf"]
+        ids = (
+            "all its ids agree with HuggingFace's"
+            if agree == half["new_tokens"]
+            else f"but only its first {agree} ids agree with HuggingFace's"
+        )
+        lines[-1] += (
+            f" gpt2.fast with bfloat16 matrices (opt-in, not in the table): "
+            f"{half['tokens_per_second']:.1f} tokens/s at {half['new_tokens']} tokens "
+            f"({half['vs_float32']:.2f}× float32), {ids}; one step's logits move by up to "
+            f"{half['logits_max_abs_diff']:.3f}."
+        )
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from checks import paths
 ROOT = paths.ROOT
 TINY = ROOT / "checks" / "data" / "tiny-gpt2"
 QUICK = ["--model", str(TINY), "--prompt-tokens", "5", "--new-tokens", "6", "9", "--repeats",
-         "1", "--no-cold"]  # fmt: skip
+         "1", "--no-cold", "--no-bfloat16"]  # fmt: skip
 
 
 def test_generate_benchmark_reports_every_runner_with_hf_ids():
