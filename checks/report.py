@@ -35,6 +35,7 @@ console = Console(highlight=False, soft_wrap=False, width=_width())
 
 COMPILING = "MAX is compiling kernels for this step, first time only"
 WAITING = "waiting for the warm-up, which is compiling this right now"
+STARTING = "MAX's server is starting (the first time for a file, it compiles your model)"
 EAGER_NOTE = (
     "Your module ran on MAX's eager interpreter, which answers at once. MAX's graph compiler "
     "is compiling it in the background (a minute or two, for this version of your file "
@@ -79,12 +80,11 @@ class CompileStatus:
                 self._status.stop()
                 self._status = None
             elif shown and since is not None:
-                console.print(
-                    f"[dim]{self.label}: MAX compiled for {time.monotonic() - since:.0f} s.[/]"
-                )
+                done = "the server started after" if self._what == "server" else "MAX compiled for"
+                console.print(f"[dim]{self.label}: {done} {time.monotonic() - since:.0f} s.[/]")
 
     def _text(self, seconds: float) -> str:
-        doing = WAITING if self._what == "wait" else COMPILING
+        doing = {"wait": WAITING, "server": STARTING}.get(self._what, COMPILING)
         return f"{self.label}: {doing}: {seconds:.0f} s so far"
 
     def _tick(self) -> None:

@@ -86,7 +86,7 @@ def server_for(ns, ctx):
         )
         atexit.register(server.stop)  # should the check end without finishing
         # Starting the server is mostly MAX compiling the model: the learner's clock stops.
-        with runtime.compiling("the server"):
+        with runtime.compiling("server"):
             server.__enter__()
         _SERVERS[source] = server
     return _SERVERS[source]
