@@ -152,29 +152,39 @@ def floor_ms(model, repeats: int = 5) -> tuple[float, int]:
     return statistics.median(times), len(matrices)
 
 
-def decode_step_ms(model, target, past: int, capacity_of: int) -> dict[str, float]:
-    """One decode step with ``past`` cached positions: step 13's and gpt2.fast's (whose
-    capacity is what a run of ``capacity_of`` tokens would have), median of 5, in ms."""
+def decode_inputs(model, past: int, capacity: int):
+    """One decode step's inputs after ``past`` random cached positions: step 13's cache
+    (keys, values on the model's device), the same in a gpt2.fast ``FixedCache`` of
+    ``capacity``, and the next token (7) and its position."""
     import numpy as np
 
     from gpt2 import compiled, fast
-    from solutions import solution_13
 
     config = model.config
-    head_dim = config.n_embd // config.n_head
+    shape = (config.n_layer, 1, config.n_head, past, config.n_embd // config.n_head)
     rng = np.random.default_rng(0)
-    shape = (config.n_layer, 1, config.n_head, past, head_dim)
-    keys = compiled.to_device(rng.standard_normal(shape, dtype=np.float32), model.device)
-    values = compiled.to_device(rng.standard_normal(shape, dtype=np.float32), model.device)
-    run13 = compiled.cached_function(model, solution_13.GPT2CachedLMHeadModel)
-    cache = fast.FixedCache(model, fast.capacity_for(capacity_of, config.n_positions))
-    cache.fill(rng.standard_normal(shape, dtype=np.float32), np.zeros(shape, np.float32))
-    decode = fast.compile_decoder(model)
-    one = compiled.to_device(np.array([7], dtype=np.int64), model.device)
+    keys, values = (rng.standard_normal(shape, dtype=np.float32) for _ in range(2))
+    fixed = fast.FixedCache(model, capacity)
+    fixed.fill(keys, values)
+    cached = (compiled.to_device(keys, model.device), compiled.to_device(values, model.device))
+    token = compiled.to_device(np.array([7], dtype=np.int64), model.device)
     position = compiled.to_device(np.array([past], dtype=np.int64), model.device)
+    return cached, fixed, token, position
+
+
+def decode_step_ms(model, target, past: int, capacity_of: int) -> dict[str, float]:
+    """One decode step with ``past`` cached positions: step 13's and gpt2.fast's (whose
+    capacity is what a run of ``capacity_of`` tokens would have), median of 5, in ms."""
+    from gpt2 import compiled, fast
+    from solutions import solution_13
+
+    capacity = fast.capacity_for(capacity_of, model.config.n_positions)
+    cached, cache, one, position = decode_inputs(model, past, capacity)
+    run13 = compiled.cached_function(model, solution_13.GPT2CachedLMHeadModel)
+    decode = fast.compile_decoder(model)
 
     def step13():
-        run13([7], (keys, values))
+        run13([7], cached)
 
     def step_fast():
         out = decode(one, position, *cache.tensors())
@@ -200,16 +210,7 @@ def bfloat16_report(model, prompt, n: int, hf_ids: list[int], f32_rate: float) -
     fast.generate_fast(model, prompt, 8, weights=DType.bfloat16)  # first-call costs
     elapsed, ids = timed(lambda: fast.generate_fast(model, prompt, n, weights=DType.bfloat16))
     agree = next((i for i, (a, b) in enumerate(zip(ids, hf_ids, strict=True)) if a != b), n)
-    config = model.config
-    head_dim = config.n_embd // config.n_head
-    shape = (config.n_layer, 1, config.n_head, 16, head_dim)
-    rng = np.random.default_rng(0)
-    cache = fast.FixedCache(model, 128)
-    cache.fill(
-        rng.standard_normal(shape, dtype=np.float32), rng.standard_normal(shape, dtype=np.float32)
-    )
-    token = compiled.to_device(np.array([7], dtype=np.int64), model.device)
-    position = compiled.to_device(np.array([16], dtype=np.int64), model.device)
+    _, cache, token, position = decode_inputs(model, 16, 128)
     logits = {
         w: compiled.to_host(fast.compile_decoder(model, w)(token, position, *cache.tensors())[0])
         for w in (DType.float32, DType.bfloat16)

@@ -25,7 +25,7 @@ from max.experimental.nn import Module
 from max.experimental.tensor import Tensor
 from max.graph import DeviceRef
 from max.graph.weights import WeightData, Weights, WeightsFormat
-from max.nn.kv_cache import KVCacheInputsPerDevice, KVCacheParams, PagedCacheValues
+from max.nn.kv_cache import KVCacheParams, PagedCacheValues
 from max.nn.transformer import ReturnLogits
 from max.pipelines.architectures.llama3_modulev3.batch_processor import (
     Llama3ModuleV3BatchProcessor as RaggedBatchProcessor,  # tokens, offsets, n_logits, cache
@@ -131,19 +131,8 @@ class GPT2ServingConfig(ArchConfigWithStoredKVParams, ArchConfigWithKVCache):
 
 def paged_cache(kv_params: KVCacheParams, flat: tuple[Tensor, ...]) -> PagedCacheValues:
     """The cache's graph inputs, as MAX hands them over flat, back into their structure."""
-    values = iter(x._graph_value for x in flat)
-    (per_device,) = [
-        leaf
-        for leaf in _leaves(kv_params.unflatten_kv_inputs(values))
-        if isinstance(leaf, KVCacheInputsPerDevice)
-    ]
+    (per_device,) = kv_params.unflatten_kv_inputs(x._graph_value for x in flat)  # one device
     return per_device
-
-
-def _leaves(tree_) -> list:
-    from max import tree
-
-    return tree.leaves(tree_, leaf=KVCacheInputsPerDevice)
 
 
 class ServedGPT2(Module[..., ModuleV3Outputs]):

@@ -151,6 +151,21 @@ def warm_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def check_reference_01(env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
+    """`python -m checks 01 FLAGS --file solutions/solution_01.py` with ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "checks", "01", *flags, "--file", str(SOLUTION_01)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+SOLUTION_01 = ROOT / "solutions" / "solution_01.py"
+
+
 def test_a_second_warm_up_does_not_start_while_one_runs(tmp_path, monkeypatch):
     """One lock: a background warm-up started while another runs exits at once, and a
     foreground one follows the running one instead of compiling twice."""
@@ -222,39 +237,10 @@ def test_the_warm_up_resumes_where_it_was_killed(tmp_path, monkeypatch):
 def test_the_warm_up_can_be_turned_off(tmp_path):
     env = warm_env(tmp_path)
     env["GPT2_CHECKS_WARMUP"] = "0"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "checks",
-            "01",
-            "--file",
-            str(ROOT / "solutions" / "solution_01.py"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = check_reference_01(env)
     assert result.returncode == 0, result.stdout
     assert not (tmp_path / "checks-cache" / "warmup").exists()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "checks",
-            "01",
-            "--no-warmup",
-            "--file",
-            str(ROOT / "solutions" / "solution_01.py"),
-        ],
-        cwd=ROOT,
-        env=warm_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = check_reference_01(warm_env(tmp_path), "--no-warmup")
     assert result.returncode == 0, result.stdout
     assert not (tmp_path / "checks-cache" / "warmup").exists()
 
@@ -264,21 +250,7 @@ def test_a_check_starts_the_warm_up_in_the_background(tmp_path):
     seconds, while the warm-up, a process of its own, goes on (and is stopped here)."""
     env = warm_env(tmp_path)
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "checks",
-            "01",
-            "--file",
-            str(ROOT / "solutions" / "solution_01.py"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = check_reference_01(env)
     assert result.returncode == 0, result.stdout
     assert time.monotonic() - started < 60
     state_file = tmp_path / "checks-cache" / "warmup" / "state.json"

@@ -3,16 +3,9 @@
 import dataclasses
 
 from checks.spec import Mistake, ValueStep, solution_with
+from gpt2.checkpoint import CONFIG_FIELDS
 
-FIELDS = (
-    "vocab_size",
-    "n_positions",
-    "n_embd",
-    "n_layer",
-    "n_head",
-    "n_inner",
-    "layer_norm_epsilon",
-)
+FIELDS = CONFIG_FIELDS  # GPT2Config's fields: the ones config.json fills in
 MISSING = "<missing>"
 
 
