@@ -3,24 +3,28 @@
     python benchmarks/generate.py [--new-tokens 64 256 1000] [--prompt-tokens 16]
                                   [--repeats 3] [--model PATH] [--json results.json]
 
-One process, one set of weights (random at GPT-2 small's real size unless ``--model``
-names a checkpoint directory), greedy decoding, float32 on the CPU, every length in turn:
+One set of weights (random at GPT-2 small's real size unless ``--model`` names a
+checkpoint directory), greedy decoding, float32 on the CPU, every length in turn:
 
-* HuggingFace transformers' ``generate`` (PyTorch);
+* HuggingFace transformers' ``generate`` (PyTorch), in a child process that builds the
+  same weights (so that neither framework's threads or memory count against the other);
 * step 12's ``generate``: the whole text through the model for every token (the shortest
   length only: it grows with the square of the text);
 * step 13's ``generate_cached``: the KV cache, one token per run;
-* ``gpt2.fast``: step 13's model with a cache of fixed capacity written in place.
+* ``gpt2.fast``: step 13's model with a cache of fixed capacity written in place, greedy
+  tokens guessed by a Q6_K copy of the weights and checked in float32, several per pass;
+* ``gpt2.fast`` without the guesses: one float32 token per run.
 
 Tokens per second count the new tokens over the whole call (prefill included). At the
 shortest length the runners go in turn ``--repeats`` times and the median is reported, so a
 machine busy with something else slows all of them alike; longer lengths run once. Also
-reported: one decode step's time with 16 and with 1000 cached positions (step 13 and
-gpt2.fast); the floor, the 49 one-row products of a decode step timed with NumPy in the
-same run; the compile times of our graphs, cold (no stored graph: MAX compiles it; its
-kernel cache may already hold kernels) and warm (the stored graph is reused, as on every
-run after the first); and the peak memory of the process. The exit status is 1 if any of
-ours chose other ids than HuggingFace.
+reported: one decode step's time with 16 and with 1000 cached positions (step 13,
+gpt2.fast and its drafter); how many guesses float32 kept; the floor, the 49 one-row
+products of a decode step timed with NumPy in the same run; the compile times of our
+graphs, cold (no stored graph: MAX compiles it; its kernel cache may already hold kernels)
+and warm (the stored graph is reused, as on every run after the first); and the peak
+memory of our process and of HuggingFace's. The exit status is 1 if any of ours chose
+other ids than HuggingFace.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -69,15 +74,69 @@ def hf_model(args):
     return model
 
 
-def our_model(hf, target):
-    from gpt2.checkpoint import build, config_fields, load_state
-    from solutions.solution_01 import GPT2Config
-    from solutions.solution_10 import GPT2LMHeadModel
-    from solutions.solution_11 import convert_hf_weights
+def hf_generate(hf, prompt: list[int], n: int) -> list[int]:
+    """HuggingFace's greedy ``generate``: the ``n`` new ids after ``prompt``."""
+    import torch
 
-    config = GPT2Config(**config_fields(hf.config.to_dict()))
-    state = convert_hf_weights({k: v.detach().numpy() for k, v in hf.state_dict().items()})
-    return load_state(build(GPT2LMHeadModel, config, target.device), state, target.device)
+    with torch.no_grad():
+        ids = torch.tensor([prompt])  # an explicit mask: pad id 0 is a real token here
+        out = hf.generate(
+            ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False
+        )
+    return out[0, len(prompt) :].tolist()
+
+
+def hf_worker(model: str | None, save_to: str | None) -> None:
+    """The HuggingFace side, in a process of its own (``--hf-worker``): builds the model
+    (and with ``save_to`` writes it there, for ours to load), says what it is in one JSON
+    line, then answers each request line {"prompt", "n"} with the generated ids; an empty
+    line: its peak memory, then exit."""
+    import torch
+
+    hf = hf_model(argparse.Namespace(model=model))
+    if save_to:
+        hf.save_pretrained(save_to)  # config.json and model.safetensors
+    ready = {
+        "torch_threads": torch.get_num_threads(),
+        "parameters": sum(p.numel() for p in hf.parameters()),
+        "vocab_size": hf.config.vocab_size,
+    }
+    print(json.dumps(ready), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        request = json.loads(line)
+        print(json.dumps(hf_generate(hf, request["prompt"], request["n"])), flush=True)
+    print(json.dumps(peak_memory_mb()), flush=True)
+
+
+class HuggingFaceProcess:
+    """HuggingFace's ``generate`` in a child process, so that the two frameworks do not share
+    a process: neither's threads nor memory count against the other. With ``save_to`` the
+    child writes the weights it built there (random weights: ours load the same)."""
+
+    def __init__(self, model: str | None, save_to: str | None = None):
+        command = [sys.executable, __file__, "--hf-worker"]
+        command += ["--model", model] if model else []
+        command += ["--hf-save", save_to] if save_to else []
+        self.child = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.info = json.loads(self.child.stdout.readline())  # once the weights are built
+
+    def _ask(self, line: str):
+        self.child.stdin.write(line + "\n")
+        self.child.stdin.flush()
+        return json.loads(self.child.stdout.readline())
+
+    def generate(self, prompt: list[int], n: int) -> list[int]:
+        return self._ask(json.dumps({"prompt": prompt, "n": n}))
+
+    def close(self) -> float:
+        """Stop the child; returns its peak memory in MB."""
+        peak = self._ask("")
+        self.child.wait(timeout=60)
+        return peak
 
 
 def timed(fn) -> tuple[float, object]:
@@ -101,7 +160,10 @@ def compile_times(model, target, cold: bool) -> dict[str, float]:
             compiled.compiled_memo("cached"),
             lambda: compiled.compile_twin(model, solution_13.GPT2CachedLMHeadModel),
         ),
-        "fast decode": (fast._DECODERS, lambda: fast.compile_decoder(model)),
+        "fast decode": (
+            fast._DECODERS,
+            lambda: [fast.compile_decoder(model, kind) for kind in fast.KINDS],
+        ),
     }
 
     def compile_all(label: str) -> None:
@@ -165,7 +227,7 @@ def decode_inputs(model, past: int, capacity: int):
     rng = np.random.default_rng(0)
     keys, values = (rng.standard_normal(shape, dtype=np.float32) for _ in range(2))
     fixed = fast.FixedCache(model, capacity)
-    fixed.fill(keys, values)
+    fixed.append(keys[:, 0], values[:, 0])
     cached = (compiled.to_device(keys, model.device), compiled.to_device(values, model.device))
     token = compiled.to_device(np.array([7], dtype=np.int64), model.device)
     position = compiled.to_device(np.array([past], dtype=np.int64), model.device)
@@ -173,57 +235,38 @@ def decode_inputs(model, past: int, capacity: int):
 
 
 def decode_step_ms(model, target, past: int, capacity_of: int) -> dict[str, float]:
-    """One decode step with ``past`` cached positions: step 13's and gpt2.fast's (whose
-    capacity is what a run of ``capacity_of`` tokens would have), median of 5, in ms."""
+    """One decode step with ``past`` cached positions: step 13's, gpt2.fast's and its
+    drafter's (with the capacity a run of ``capacity_of`` tokens would have), median of 15,
+    in ms."""
     from gpt2 import compiled, fast
     from solutions import solution_13
 
     capacity = fast.capacity_for(capacity_of, model.config.n_positions)
     cached, cache, one, position = decode_inputs(model, past, capacity)
     run13 = compiled.cached_function(model, solution_13.GPT2CachedLMHeadModel)
-    decode = fast.compile_decoder(model)
 
     def step13():
         run13([7], cached)
 
-    def step_fast():
-        out = decode(one, position, *cache.tensors())
-        [compiled.to_host(t) for t in out]
+    def one_token(kind):
+        def step():
+            out = fast.compile_decoder(model, kind)(one, position, *cache.tensors())
+            [compiled.to_host(t) for t in out]
+
+        return step
 
     result = {}
-    for name, step in (("step 13", step13), ("fast", step_fast)):
+    steps = (("step 13", step13), ("fast", one_token(fast.ONE)))
+    steps += (("fast drafter", one_token(fast.DRAFTER)),)
+    for name, step in steps:
         step()
-        times = [timed(step)[0] * 1000 for _ in range(5)]
+        times = [timed(step)[0] * 1000 for _ in range(15)]
         result[name] = statistics.median(times)
     return result
 
 
-def bfloat16_report(model, prompt, n: int, hf_ids: list[int], f32_rate: float) -> dict:
-    """gpt2.fast with bfloat16 matrices: its speed at ``n`` tokens, how many of its first ids
-    agree with HuggingFace's (greedy), and one decode step's logits against float32's."""
-    import numpy as np
-    from max.dtype import DType
-
-    from gpt2 import compiled, fast
-
-    fast.compile_decoder(model, DType.bfloat16)
-    fast.generate_fast(model, prompt, 8, weights=DType.bfloat16)  # first-call costs
-    elapsed, ids = timed(lambda: fast.generate_fast(model, prompt, n, weights=DType.bfloat16))
-    agree = next((i for i, (a, b) in enumerate(zip(ids, hf_ids, strict=True)) if a != b), n)
-    _, cache, token, position = decode_inputs(model, 16, 128)
-    logits = {
-        w: compiled.to_host(fast.compile_decoder(model, w)(token, position, *cache.tensors())[0])
-        for w in (DType.float32, DType.bfloat16)
-    }
-    full, half = logits[DType.float32], logits[DType.bfloat16]
-    return {
-        "new_tokens": n,
-        "tokens_per_second": n / elapsed,
-        "vs_float32": n / elapsed / f32_rate,
-        "ids_agreeing_with_hf": agree,
-        "logits_max_abs_diff": float(np.abs(full - half).max()),
-        "logits_spread": float(full.max() - full.min()),
-    }
+FAST = "ours: fast decode (gpt2.fast)"
+ONE_BY_ONE = "ours: gpt2.fast, one token per run"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,29 +284,34 @@ def main(argv: list[str] | None = None) -> int:
         "--skip-uncached", action="store_true", help="leave out step 12's generate (the slow one)"
     )
     parser.add_argument(
-        "--no-bfloat16", action="store_true", help="leave out gpt2.fast with bfloat16 matrices"
-    )
-    parser.add_argument(
         "--json", metavar="PATH", help="also write the results as JSON ('-': stdout)"
     )
+    parser.add_argument("--hf-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--hf-save", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.hf_worker:
+        hf_worker(args.model, args.hf_save)
+        return 0
 
     from checks import runtime
 
     runtime.quiet_max()
     target = runtime.pick_device("cpu")
     import numpy as np
-    import torch
 
-    from gpt2.fast import generate_fast
+    from gpt2.fast import DraftStats, generate_fast
+    from solutions.solution_11 import load_pretrained
     from solutions.solution_12 import generate
     from solutions.solution_13 import generate_cached
 
     print(f"loading the weights ({args.model or 'random, GPT-2 small size'})…", flush=True)
-    hf = hf_model(args)
-    model = our_model(hf, target)
+    with tempfile.TemporaryDirectory() as saved:  # HuggingFace's random weights, for ours
+        peer = HuggingFaceProcess(args.model, None if args.model else saved)
+        model = load_pretrained(args.model or saved, device=target.device)[1]  # step 11's loader
+    peak_loading = peak_memory_mb()
     lengths = sorted(args.new_tokens)
-    prompt = np.random.default_rng(0).integers(0, hf.config.vocab_size, args.prompt_tokens).tolist()
+    prompt = np.random.default_rng(0).integers(0, peer.info["vocab_size"], args.prompt_tokens)
+    prompt = prompt.tolist()
 
     # The floor first: once MAX has run, its worker threads compete with NumPy for the cores.
     floor, matrices = floor_ms(model)
@@ -271,19 +319,13 @@ def main(argv: list[str] | None = None) -> int:
     print("compiling our graphs" + ("" if args.no_cold else ", cold then warm") + "…", flush=True)
     compiles = compile_times(model, target, cold=not args.no_cold)
 
-    def run_hf(n):
-        with torch.no_grad():
-            ids = torch.tensor([prompt])
-            out = hf.generate(
-                ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False
-            )
-        return out[0, len(prompt) :].tolist()
-
     hf_name = "HuggingFace generate (PyTorch)"
+    drafts: dict[int, DraftStats] = {}  # the guesses of the fast runner, per length
     runners = {
-        hf_name: run_hf,
+        hf_name: lambda n: peer.generate(prompt, n),
         "ours: generate_cached (step 13)": lambda n: generate_cached(model, prompt, n),
-        "ours: fast decode (gpt2.fast)": lambda n: generate_fast(model, prompt, n),
+        FAST: lambda n: generate_fast(model, prompt, n, stats=drafts.setdefault(n, DraftStats())),
+        ONE_BY_ONE: lambda n: generate_fast(model, prompt, n, draft=0),
     }
     uncached_name = "ours: generate (step 12)"
     if not args.skip_uncached:
@@ -302,27 +344,16 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 elapsed, ids[name] = timed(functools.partial(runners[name], n))
                 seconds[name].append(elapsed)
-        if n == lengths[0]:
-            ids_at_first = dict(ids)
         runs[str(n)] = {
             "tokens_per_second": {k: n / statistics.median(v) for k, v in seconds.items()},
+            "guesses_kept": {"guessed": drafts[n].guessed, "kept": drafts[n].kept},
             "seconds": seconds,
             "same_ids_as_hf": {k: ids[k] == ids[hf_name] for k in names},
         }
 
     print("timing single decode steps and the floor…", flush=True)
     peak_after_runs = peak_memory_mb()  # what generating costs, before the extra timings
-    bf16 = None
-    if not args.no_bfloat16:
-        print("gpt2.fast with bfloat16 matrices…", flush=True)
-        first = runs[str(lengths[0])]
-        bf16 = bfloat16_report(
-            model,
-            prompt,
-            lengths[0],
-            ids_at_first[hf_name],
-            first["tokens_per_second"]["ours: fast decode (gpt2.fast)"],
-        )
+    peer_peak = peer.close()
     far = min(1000, model.config.n_positions - 1)  # the tiny checkpoint has 64 positions
     near = min(16, far)
     steps = {
@@ -332,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(
-        f"GPT-2 {sum(p.numel() for p in hf.parameters()) / 1e6:.0f}M, float32, CPU "
-        f"({os.cpu_count()} cores, torch threads {torch.get_num_threads()}), "
+        f"GPT-2 {peer.info['parameters'] / 1e6:.0f}M, float32, CPU "
+        f"({os.cpu_count()} cores, torch threads {peer.info['torch_threads']}), "
         f"prompt {len(prompt)} tokens, greedy"
     )
     for n, run in runs.items():
@@ -349,39 +380,42 @@ def main(argv: list[str] | None = None) -> int:
             f"{far} ({steps[str(far)][who] / steps[str(near)][who]:.2f}×)"
             for who in ("step 13", "fast")
         )
+        + f"; the drafter {steps[str(near)]['fast drafter']:.1f}"
     )
     short = runs[str(lengths[0])]["tokens_per_second"]
     if uncached_name in short:
         cached_name = "ours: generate_cached (step 13)"
         print(f"generate_cached / generate: {short[cached_name] / short[uncached_name]:.1f}×")
-    fast_rate = runs[str(lengths[0])]["tokens_per_second"]["ours: fast decode (gpt2.fast)"]
+    first = runs[str(lengths[0])]["tokens_per_second"]
     print(
         f"floor: {matrices} one-row products with NumPy {floor:.1f} ms = {floor_rate:.1f} "
-        f"tokens/s; gpt2.fast at {lengths[0]} new tokens: {fast_rate / floor_rate:.0%} of it"
+        f"tokens/s; at {lengths[0]} new tokens gpt2.fast makes {first[FAST] / floor_rate:.0%} "
+        f"of it, one token per run {first[ONE_BY_ONE] / floor_rate:.0%}"
     )
-    if bf16:
-        print(
-            f"gpt2.fast with bfloat16 matrices, {bf16['new_tokens']} tokens: "
-            f"{bf16['tokens_per_second']:.1f} tokens/s ({bf16['vs_float32']:.2f}× float32); the "
-            f"first {bf16['ids_agreeing_with_hf']} ids agree with HuggingFace's; one step's "
-            f"logits differ by up to {bf16['logits_max_abs_diff']:.3f} (their spread: "
-            f"{bf16['logits_spread']:.1f})"
+    print(
+        "guesses float32 kept: "
+        + ", ".join(
+            f"{r['guesses_kept']['kept']} of {r['guesses_kept']['guessed']} at {n}"
+            for n, r in runs.items()
         )
+    )
     print("compile, seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in compiles.items()))
     print(
-        f"peak memory: {peak_after_runs:.0f} MB after every length's runs, "
-        f"{peak_memory_mb():.0f} MB at the end (single steps and bfloat16 compiled too)"
+        f"peak memory: ours {peak_loading:.0f} MB after loading, "
+        f"{peak_after_runs:.0f} MB after every length's runs, "
+        f"{peak_memory_mb():.0f} MB at the end (after the single steps); HuggingFace's "
+        f"process {peer_peak:.0f} MB"
     )
 
     if args.json:
         result = {
             "model": args.model or "random GPT-2 small",
-            "parameters": sum(p.numel() for p in hf.parameters()),
+            "parameters": peer.info["parameters"],
             "prompt_tokens": len(prompt),
             "lengths": lengths,
             "repeats": args.repeats,
             "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": peer.info["torch_threads"],
             "machine": platform.platform(),
             "runs": runs,
             "decode_step_ms": steps,
@@ -390,10 +424,11 @@ def main(argv: list[str] | None = None) -> int:
                 "matrices": matrices,
                 "tokens_per_second": floor_rate,
             },
-            "bfloat16_weights": bf16,
             "compile_seconds": compiles,
             "peak_memory_mb": peak_after_runs,
+            "peak_memory_mb_after_loading": peak_loading,
             "peak_memory_mb_at_the_end": peak_memory_mb(),
+            "peak_memory_mb_huggingface": peer_peak,
         }
         text = json.dumps(result, indent=2)
         if args.json == "-":

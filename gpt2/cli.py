@@ -92,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="generate without the KV cache of step 13 (step 12's loop)",
     )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="generate with gpt2.fast: the KV cache's tokens, faster (step 13's chapter)",
+    )
     return parser
 
 
@@ -157,6 +162,8 @@ def run(args, err) -> int:
 
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    if args.fast and args.no_cache:
+        raise Failure("--fast decodes with a cache: leave out --no-cache.", 2)
     target = _setup_max(args.device)
     steps = _use_steps(args.mine, target, err)
 
@@ -174,25 +181,27 @@ def run(args, err) -> int:
             2,
         )
 
-    from gpt2 import compiled
+    from gpt2 import compiled, fast
 
+    sampling = args.temperature > 0
     gen = steps["cache"] if not args.no_cache else steps["generation"]
     with err.status("Compiling the model with MAX (the first time takes a few minutes)…"):
         started = time.perf_counter()
-        if args.no_cache:
+        if args.fast:
+            fast.compile_for(model, greedy=not sampling)
+        elif args.no_cache:
             compiled.compile_model(model)
         else:
             compiled.compile_twin(model, gen.GPT2CachedLMHeadModel)
     err.print(f"[green]✓[/] compiled in {time.perf_counter() - started:.1f} s")
 
-    sampling = args.temperature > 0
     sample = dict(
         temperature=args.temperature,
         top_k=(args.top_k or None) if sampling else None,
         top_p=args.top_p if sampling else None,
         seed=args.seed,
     )
-    stream = gen.stream if args.no_cache else gen.stream_cached
+    stream = fast.stream_fast if args.fast else gen.stream if args.no_cache else gen.stream_cached
     return _write(stream(model, prompt_ids, args.max_new_tokens, **sample), args, tokenizer, err)
 
 

@@ -16,7 +16,7 @@ from checks import paths
 ROOT = paths.ROOT
 TINY = ROOT / "checks" / "data" / "tiny-gpt2"
 QUICK = ["--model", str(TINY), "--prompt-tokens", "5", "--new-tokens", "6", "9", "--repeats",
-         "1", "--no-cold", "--no-bfloat16"]  # fmt: skip
+         "1", "--no-cold"]  # fmt: skip
 
 
 def test_generate_benchmark_reports_every_runner_with_hf_ids():
@@ -35,6 +35,7 @@ def test_generate_benchmark_reports_every_runner_with_hf_ids():
         "HuggingFace generate (PyTorch)",
         "ours: generate_cached (step 13)",
         "ours: fast decode (gpt2.fast)",
+        "ours: gpt2.fast, one token per run",
         "ours: generate (step 12)",
     }
     assert set(long["tokens_per_second"]) == set(short["tokens_per_second"]) - {
@@ -43,9 +44,10 @@ def test_generate_benchmark_reports_every_runner_with_hf_ids():
     for run in (short, long):
         assert all(rate > 0 for rate in run["tokens_per_second"].values())
         assert all(run["same_ids_as_hf"].values())
+        assert 0 <= run["guesses_kept"]["kept"] <= run["guesses_kept"]["guessed"] > 0
     assert set(report["decode_step_ms"]) == {"16", "63"}  # the tiny model has 64 positions
     assert report["floor"]["matrices"] == 2 * 4 + 1 and report["floor"]["tokens_per_second"] > 0
-    assert report["peak_memory_mb"] > 0
+    assert report["peak_memory_mb"] > 0 and report["peak_memory_mb_huggingface"] > 0
     assert "generate_cached / generate:" in result.stdout
 
 

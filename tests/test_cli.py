@@ -74,6 +74,28 @@ def test_without_the_cache_the_text_is_the_same(expected_text):
     assert result.stdout == expected_text
 
 
+def test_fast_writes_the_same_text(expected_text):
+    result = gpt2(
+        "--model", str(TINY), "--temperature", "0", "--max-new-tokens", "20", "--fast", PROMPT
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == expected_text
+
+
+def test_fast_sampling_with_a_seed_is_the_caches_text():
+    args = ("--model", str(TINY), "--max-new-tokens", "15", "--temperature", "1.0", "--seed", "5")
+    cached, fast = gpt2(*args, PROMPT), gpt2(*args, "--fast", PROMPT)
+    assert cached.returncode == fast.returncode == 0, fast.stderr
+    assert fast.stdout == cached.stdout
+
+
+def test_fast_without_a_cache_is_refused_before_loading():
+    result = gpt2("--model", str(TINY), "--fast", "--no-cache", PROMPT)
+    assert result.returncode == 2
+    assert_friendly(result)
+    assert "--no-cache" in result.stderr
+
+
 def test_a_seed_repeats_the_sampled_text():
     args = (
         "--model",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from max.dtype import DType
 
 from checks import paths, runtime
 from gpt2 import compiled, fast
@@ -35,15 +36,39 @@ def test_capacity_is_the_next_power_of_two_within_the_context():
     assert fast.capacity_for(100, 64) == 64
 
 
+@pytest.mark.parametrize("draft", [fast.DRAFT, 0], ids=["drafted", "one-by-one"])
 @pytest.mark.parametrize(
     "prompt,new",
     [((287, 257, 263, 89, 272, 294, 76), 57), ((5,), 40), ((40, 69, 76), 3), ((9, 8), 62)],
     ids=["fills-64", "short-prompt", "three-tokens", "whole-context"],
 )
-def test_greedy_ids_equal_generate_cached(model, prompt, new):
+def test_greedy_ids_equal_generate_cached(model, prompt, new, draft):
     from solutions.solution_13 import generate_cached
 
-    assert fast.generate_fast(model, list(prompt), new) == generate_cached(model, list(prompt), new)
+    expected = generate_cached(model, list(prompt), new)
+    assert fast.generate_fast(model, list(prompt), new, draft=draft) == expected
+
+
+def test_wrong_guesses_are_replaced_by_float32s_choices(model, monkeypatch):
+    """A drafter that guesses wrong every other time: the ids stay generate_cached's."""
+    from max.experimental.tensor import Tensor
+
+    from solutions.solution_13 import generate_cached
+
+    one = fast.compile_decoder(model, fast.ONE)
+    calls = []
+
+    def wrong_now_and_then(ids, start, *cache):
+        logits, new_keys, new_values = one(ids, start, *cache)
+        calls.append(1)
+        if len(calls) % 2:
+            logits = Tensor.from_dlpack(np.roll(compiled.to_host(logits), 1, axis=-1))
+        return logits, new_keys, new_values
+
+    monkeypatch.setitem(fast._DECODERS[model], fast.DRAFTER, wrong_now_and_then)
+    prompt = [287, 257, 263, 89, 272, 294, 76]
+    assert fast.generate_fast(model, prompt, 30) == generate_cached(model, prompt, 30)
+    assert len(calls) > 10
 
 
 def test_a_seed_gives_generate_cacheds_tokens(model):
@@ -55,38 +80,63 @@ def test_a_seed_gives_generate_cacheds_tokens(model):
     )
 
 
-def test_a_decode_step_gives_the_whole_models_logits(model):
-    from solutions.solution_12 import logits_function
-    from solutions.solution_13 import GPT2CachedLMHeadModel
-
-    ids = [287, 257, 263, 89, 272, 294, 76, 3]
-    run = compiled.cached_function(model, GPT2CachedLMHeadModel)
-    _, (keys, values) = run(ids[:-1], compiled.empty_cache(model))
+def test_every_graph_gives_the_whole_models_logits(model):
+    """The prompt's rows, three tokens after it and one after those, each graph on the
+    same cache: the logits of the plain model on the whole text at those positions."""
+    ids = [287, 257, 263, 89, 272, 294, 76, 3, 9, 41, 8]
+    whole = compiled.to_host(
+        compiled.compile_model(model)(
+            compiled.to_device(np.asarray([ids], dtype=np.int64), model.device)
+        )
+    )[0]
     cache = fast.FixedCache(model, 64)
-    cache.fill(compiled.to_host(keys), compiled.to_host(values))
-    token = compiled.to_device(np.array([ids[-1]], dtype=np.int64), model.device)
-    position = compiled.to_device(np.array([len(ids) - 1], dtype=np.int64), model.device)
-    logits, key, value = fast.compile_decoder(model)(token, position, *cache.tensors())
-    expected = logits_function(model)(ids)
-    np.testing.assert_allclose(compiled.to_host(logits)[0], expected, atol=1e-4, rtol=1e-4)
-    assert compiled.to_host(key).shape == (2, 4, 1, 8)  # n_layer, n_head, 1, head_dim
+    rows = fast.compile_decoder(model, fast.ROWS)
+    parts = [cache.run(rows, ids[:7]), cache.run(rows, ids[7:10])]
+    parts.append(cache.run(fast.compile_decoder(model, fast.ONE), ids[10:]))
+    np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-4, rtol=1e-4)
+    assert cache.length == len(ids)
+    assert cache.keys.shape == (2, 4, 64, 8)  # n_layer, n_head, capacity, head_dim
 
 
-def test_bfloat16_matrices_stay_close_to_float32(model):
-    """The opt-in bfloat16 decode: logits near float32's (its accuracy on GPT-2 small is
-    measured by benchmarks/generate.py), and greedy ids that start like generate_cached's."""
-    from max.dtype import DType
+def test_q6_k_blocks_read_back_with_gguf():
+    """``quantize_q6_k`` writes GGUF's layout: gguf's own reader gets the matrix back,
+    each weight within a step of its block (about 2% of the weights' size on average)."""
+    from gguf import GGMLQuantizationType, dequantize
 
-    from solutions.solution_13 import generate_cached
+    matrix = np.random.default_rng(1).standard_normal((40, 512), dtype=np.float32) * 0.02
+    matrix[3] = 0.0  # a row of zeros stays zeros
+    blocks = fast.quantize_q6_k(matrix)
+    assert blocks.shape == (40, 2 * 210) and blocks.dtype == np.uint8
+    back = dequantize(blocks, GGMLQuantizationType.Q6_K)
+    assert np.abs(back - matrix).mean() < 0.03 * np.abs(matrix).mean()
+    assert not back[3].any()
 
-    prompt = [287, 257, 263, 89, 272, 294, 76]
-    half = fast.generate_fast(model, prompt, 12, weights=DType.bfloat16)
-    assert half[:4] == generate_cached(model, prompt, 12)[:4]
-    cache = fast.FixedCache(model, 64)
-    token = compiled.to_device(np.array([5], dtype=np.int64), model.device)
-    position = compiled.to_device(np.array([0], dtype=np.int64), model.device)
-    full, low = (
-        compiled.to_host(fast.compile_decoder(model, w)(token, position, *cache.tensors())[0])
-        for w in (DType.float32, DType.bfloat16)
-    )
-    assert np.abs(full - low).max() < 0.02 * (full.max() - full.min())
+
+def test_a_q6_linear_multiplies_like_its_matrix_read_back(cpu):
+    """The drafter's layer, compiled: x @ Wᵀ + b with W as its Q6_K blocks hold it (MAX
+    rounds the row to 8 bits, hence the tolerance); 40 outputs, padded to 64 inside."""
+    from gguf import GGMLQuantizationType, dequantize
+    from max.experimental import functional as F
+    from max.experimental.nn import Linear, Module
+    from max.experimental.tensor import Tensor, TensorType, default_device
+
+    class Holder(Module):
+        def __init__(self):
+            self.proj = Linear(512, 40)
+
+        def forward(self, x):
+            return self.proj(x)
+
+    rng = np.random.default_rng(2)
+    weight = rng.standard_normal((40, 512), dtype=np.float32) * 0.02
+    bias = rng.standard_normal(40, dtype=np.float32)
+    with F.lazy(), default_device(cpu.device):
+        holder = Holder()
+    floats = {"proj.weight": weight, "proj.bias": bias}
+    state = fast.quantized_state(holder, {k: Tensor.from_dlpack(v) for k, v in floats.items()})
+    assert type(holder.proj) is fast.Q6Linear
+    graph = holder.compile(TensorType(DType.float32, [3, 512], device=cpu.device), weights=state)
+    x = rng.standard_normal((3, 512), dtype=np.float32)
+    out = compiled.to_host(graph(compiled.to_device(x, cpu.device)))
+    read_back = dequantize(fast.quantize_q6_k(weight), GGMLQuantizationType.Q6_K)
+    np.testing.assert_allclose(out, x @ read_back.T + bias, atol=0.02)
