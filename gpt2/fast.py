@@ -187,7 +187,9 @@ def quantized_state(twin, state: dict) -> dict:
             matrix = compiled.to_host(state[name])
             # Padding rows stay zero bytes (a zero scale: zero weights). A few thousand
             # rows at a time keep the temporaries small (lm_head alone is 154 MB).
-            blocks = _aligned_zeros((out_features + -out_features % 32, matrix.shape[1] // 256 * 210))
+            blocks = _aligned_zeros(
+                (out_features + -out_features % 32, matrix.shape[1] // 256 * 210)
+            )
             for top in range(0, out_features, 4096):
                 rows = matrix[top : top + 4096]
                 blocks[top : top + len(rows)] = quantize_q6_k(rows)
