@@ -154,13 +154,6 @@ def quantize_q6_k(matrix: np.ndarray) -> np.ndarray:
     return blocks.reshape(rows, cols // 256 * 210)
 
 
-def _aligned_zeros(shape) -> np.ndarray:
-    size = int(np.prod(shape))
-    raw = np.zeros(size + 64, np.uint8)
-    start = -raw.ctypes.data % 64
-    return raw[start : start + size].reshape(shape)
-
-
 class Q6Linear(Linear):
     """``Linear`` with its matrix in Q6_K blocks (``quantize_q6_k``), multiplied by MAX's
     quantized matmul, which rounds the row to 8 bits. The matrix's rows are padded to a
@@ -187,9 +180,8 @@ def quantized_state(twin, state: dict) -> dict:
             matrix = compiled.to_host(state[name])
             # Padding rows stay zero bytes (a zero scale: zero weights). A few thousand
             # rows at a time keep the temporaries small (lm_head alone is 154 MB).
-            blocks = _aligned_zeros(
-                (out_features + -out_features % 32, matrix.shape[1] // 256 * 210)
-            )
+            padded = out_features + -out_features % 32
+            blocks = np.zeros((padded, matrix.shape[1] // 256 * 210), np.uint8)
             for top in range(0, out_features, 4096):
                 rows = matrix[top : top + 4096]
                 blocks[top : top + len(rows)] = quantize_q6_k(rows)
