@@ -256,9 +256,9 @@ def decode_step_ms(model, target, past: int, capacity_of: int) -> dict[str, floa
         return step
 
     result = {}
-    steps = (("step 13", step13), ("fast", one_token(fast.ONE)))
-    steps += (("fast drafter", one_token(fast.DRAFTER)),)
-    for name, step in steps:
+    steps = {"step 13": step13, "fast": one_token(fast.ONE)}
+    steps["fast drafter"] = one_token(fast.DRAFTER)
+    for name, step in steps.items():
         step()
         times = [timed(step)[0] * 1000 for _ in range(15)]
         result[name] = statistics.median(times)
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     compiles = compile_times(model, target, cold=not args.no_cold)
 
     hf_name = "HuggingFace generate (PyTorch)"
-    drafts: dict[int, DraftStats] = {}  # the guesses of the fast runner, per length
+    drafts: dict[int, DraftStats] = {}  # the fast runner's guesses, per length: all its runs
     runners = {
         hf_name: lambda n: peer.generate(prompt, n),
         "ours: generate_cached (step 13)": lambda n: generate_cached(model, prompt, n),
@@ -393,9 +393,10 @@ def main(argv: list[str] | None = None) -> int:
         f"of it, one token per run {first[ONE_BY_ONE] / floor_rate:.0%}"
     )
     print(
-        "guesses float32 kept: "
+        "guesses float32 kept (a length's runs together): "
         + ", ".join(
-            f"{r['guesses_kept']['kept']} of {r['guesses_kept']['guessed']} at {n}"
+            f"{r['guesses_kept']['kept']} of {r['guesses_kept']['guessed']} at {n} "
+            f"({len(r['seconds'][FAST])} run{'s' * (len(r['seconds'][FAST]) > 1)})"
             for n, r in runs.items()
         )
     )

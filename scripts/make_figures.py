@@ -597,7 +597,11 @@ def speed_table(result: dict) -> str:
     kept = {n: result["runs"][str(n)]["guesses_kept"] for n in lengths}
     lines[-1] += (
         f" gpt2.fast's drafter: {steps[near]['fast drafter']:.1f} ms a step; float32 kept "
-        + ", ".join(f"{k['kept']} of {k['guessed']} guesses at {n}" for n, k in kept.items())
+        + ", ".join(
+            f"{k['kept']} of {k['guessed']} guesses at {n} ({runs} run{'s' * (runs > 1)})"
+            for n, k in kept.items()
+            for runs in [len(result["runs"][str(n)]["seconds"][fast])]
+        )
         + f". At {lengths[0]} tokens gpt2.fast makes "
         f"{result['runs'][str(lengths[0])]['tokens_per_second'][fast] / floor['tokens_per_second']:.0%}"
         " of the floor's tokens/s."

@@ -1,9 +1,10 @@
 """``gpt2.fast``: step 13's model with a cache of fixed capacity chooses step 13's tokens.
 
-On the tiny GPT-2 (64 positions): greedy ids equal ``generate_cached``'s, for texts that fill
-the smallest capacity exactly, cross into the next one, and reach the model's context; a
-seed gives the tokens ``generate_cached`` gives with that seed; one decode step's logits
-equal the plain model's on the whole text.
+On the tiny GPT-2 (64 positions): greedy ids equal ``generate_cached``'s, with and without
+the drafter's guesses, for texts that fill the smallest capacity exactly, cross into the
+next one, and reach the model's context, and when the guesses are often wrong; a seed gives
+the tokens ``generate_cached`` gives with that seed; each compiled graph's logits equal the
+plain model's on the whole text. The Q6_K blocks are checked against gguf's own reader.
 """
 
 from __future__ import annotations
