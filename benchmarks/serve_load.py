@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from checks import paths  # noqa: E402
+from gpt2 import course  # noqa: E402
 from gpt2.server import RunningServer  # noqa: E402
 
 
@@ -80,7 +80,7 @@ async def load(base_url: str, model: str, requests: list[list[int]], max_tokens:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(paths.TINY_GPT2), help="directory or hub id")
+    parser.add_argument("--model", default=str(course.TINY_GPT2), help="directory or hub id")
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--max-batch-size", type=int, default=32)

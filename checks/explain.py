@@ -52,8 +52,9 @@ MEANINGS: list[tuple[str, str | Callable[[str], str]]] = [
     ),
     (
         r"Symbolic|symbolic|StaticDim|Dim\(|AlgebraicDim|int\(\) argument",
-        "The check compiles your module with symbolic batch and sequence lengths. Keep "
-        "shapes as MAX `Dim`s (`x.shape[1]`) instead of converting them with `int()`.",
+        "A compiled graph keeps the batch and sequence lengths symbolic (`python -m gpt2`, "
+        "step 14's server). Keep shapes as MAX `Dim`s (`x.shape[1]`) instead of converting "
+        "them with `int()`.",
     ),
     (
         r"KeyError|[Mm]issing.*weight|no entry for a parameter|not found in",

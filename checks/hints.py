@@ -11,13 +11,13 @@ import json
 import os
 from pathlib import Path
 
-from checks import manifest, paths
+from gpt2 import course
 
 LEVELS = ("the idea", "the ops to use", "the shape of the code")
 
 
 def _file() -> Path:
-    return paths.cache_dir() / "hints.json"
+    return course.cache_dir() / "hints.json"
 
 
 def _load() -> dict[str, int]:
@@ -45,13 +45,13 @@ def seen(number: int) -> int:
 
 
 def count(number: int) -> int:
-    return len(manifest.step(number).hints)
+    return len(course.step(number).hints)
 
 
 def take(number: int) -> tuple[int, str] | None:
     """The next level (its number from 1, and its text), remembered as seen; None when every
     level has been seen (the last one is shown again then, by ``again``)."""
-    hints = manifest.step(number).hints
+    hints = course.step(number).hints
     level = seen(number) + 1
     if level > len(hints):
         return None

@@ -1,26 +1,33 @@
 """Run the learner's code without letting it take the checker down.
 
-Whatever the learner's file does (raise, print a lot, call ``sys.exit``), it reaches the
-checker as a ``Problem``: one short, exact account pointing at the learner's own file and
-line. MAX's internal frames never reach the screen.
+Whatever the learner's file does (raise, print a lot, call ``sys.exit``, loop forever), it
+reaches the checker as a ``Problem``: one short, exact account pointing at the learner's own
+file and line. MAX's internal frames never reach the screen.
+
+Every stretch of learner code runs inside ``guarded``, which ``CLOCK`` holds to the time
+limit. The clock stands still while MAX compiles (``gpt2.max_internals.announce_compiles``
+tells it): MAX's compile time is never the learner's. When a stretch runs past the limit,
+the watchdog thread reports where the learner's code was (``Timeout``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import io
 import linecache
 import re
 import sys
+import threading
+import time
 import traceback
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checks import channel, paths
 from checks.explain import explain
+from gpt2 import course
 
 MAX_PRINTED_LINES = 8
 # Paths inside installed packages say nothing to a learner; messages drop them.
@@ -46,9 +53,6 @@ class Problem(Exception):
 
     def __str__(self) -> str:  # pragma: no cover - for debugging only
         return f"{self.kind}: {self.title}"
-
-    def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 def _shorten(text: list[str]) -> list[str]:
@@ -88,11 +92,11 @@ def take_printed() -> list[str]:
 def guarded(path: Path, doing: str):
     """Run learner code: capture its output, and turn anything it raises into a Problem.
 
-    While it runs, the parent process (``checks.supervisor``) holds it to a time limit; the
-    compiles MAX does meanwhile do not count (``checks.runtime`` announces them).
+    While it runs, ``CLOCK`` holds it to the time limit; the compiles MAX does meanwhile do
+    not count (``gpt2.max_internals.announce_compiles`` tells the clock).
     """
     out = _Captured()
-    channel.enter(doing)
+    CLOCK.enter(doing)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             yield out
@@ -122,7 +126,7 @@ def guarded(path: Path, doing: str):
     except BaseException as exc:  # noqa: BLE001 - the learner's code may raise anything
         raise _as_problem(exc, path, doing, out) from None
     finally:
-        channel.leave()
+        CLOCK.leave()
         _keep_printed(out.getvalue().splitlines())
 
 
@@ -200,7 +204,7 @@ def _locate(exc: BaseException, path: Path) -> dict:
 
 def load(path: Path, module_name: str) -> types.ModuleType:
     """Import the learner's file as a fresh module, never writing anything next to it."""
-    own = path.parent.resolve() == (paths.ROOT / "steps").resolve()
+    own = path.parent.resolve() == (course.ROOT / "steps").resolve()
     if not path.is_file():
         raise Problem(
             "missing",
@@ -247,3 +251,90 @@ def require(module: types.ModuleType, names: tuple[str, ...], path: Path) -> Non
             f"{path} does not define {', '.join(missing)}.",
             "The check looks these names up in your file; keep the names the skeleton gives.",
         )
+
+
+# --------------------------------------------------------------------------- the time limit
+
+
+class Clock:
+    """Time the learner's code has run, not counting the compiles MAX does meanwhile.
+
+    ``stretches`` are the stretches of learner code in progress (innermost last), each with
+    the learner time at which it began. A watchdog thread (``watch``) calls ``on_timeout``
+    once a stretch has run past the limit.
+    """
+
+    def __init__(self) -> None:
+        self.stretches: list[tuple[str, float]] = []
+        self.compiling = False
+        self._since = 0.0  # when the current compile began
+        self._compiled = 0.0  # seconds spent in finished compiles
+        self._lock = threading.Lock()
+        # Told each time a stretch begins (what it does) or ends (the enclosing one, or None).
+        self.on_change: Callable[[str | None], None] = lambda doing: None
+
+    def now(self) -> float:
+        wall = time.monotonic()
+        return wall - self._compiled - (wall - self._since if self.compiling else 0.0)
+
+    def enter(self, doing: str) -> None:
+        with self._lock:
+            self.stretches.append((doing, self.now()))
+        self.on_change(doing)
+
+    def leave(self) -> None:
+        with self._lock:
+            if self.stretches:
+                self.stretches.pop()
+            doing = self.stretches[-1][0] if self.stretches else None
+        self.on_change(doing)
+
+    def compile(self, on: bool, what: str = "compile") -> None:
+        """MAX starts (``on``) or ends a compile: the clock stops or goes on."""
+        with self._lock:
+            if on and not self.compiling:
+                self.compiling, self._since = True, time.monotonic()
+            elif not on and self.compiling:
+                self.compiling = False
+                self._compiled += time.monotonic() - self._since
+
+    def overdue(self, limit: float) -> str | None:
+        """What the learner's code was doing, if its current stretch ran past ``limit``."""
+        with self._lock:
+            if self.compiling or not self.stretches:
+                return None
+            doing, began = self.stretches[-1]
+            return doing if self.now() - began > limit else None
+
+    def watch(self, limit: float, on_timeout: Callable[[str], None]) -> None:
+        """Start the watchdog: ``on_timeout(doing)`` once a stretch runs past ``limit``."""
+
+        def loop() -> None:
+            while True:
+                time.sleep(0.1)
+                doing = self.overdue(limit)
+                if doing is not None:
+                    on_timeout(doing)
+                    return
+
+        threading.Thread(target=loop, name="time-limit", daemon=True).start()
+
+
+CLOCK = Clock()
+
+
+def main_thread_line(path: Path) -> dict:
+    """Where the learner's code is now in ``path``: file, line and source, or {}. The main
+    thread first; MAX may be running the learner's code in a thread of its own."""
+    frames = sys._current_frames()
+    main = threading.main_thread().ident
+    target = str(Path(path).resolve())
+    for ident in sorted(frames, key=lambda ident: ident != main):
+        frame = frames[ident]
+        while frame is not None:
+            if str(Path(frame.f_code.co_filename).resolve()) == target:
+                line = frame.f_lineno
+                source = linecache.getline(frame.f_code.co_filename, line).rstrip()
+                return {"file": str(path), "line": line, "source": source}
+            frame = frame.f_back
+    return {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from checks.paths import chapter_file
+from gpt2.course import chapter_file
 
 
 def _tty() -> bool:
@@ -34,13 +35,7 @@ def _width() -> int | None:
 console = Console(highlight=False, soft_wrap=False, width=_width())
 
 COMPILING = "MAX is compiling kernels for this step, first time only"
-WAITING = "waiting for the warm-up, which is compiling this right now"
 STARTING = "MAX's server is starting (the first time for a file, it compiles your model)"
-EAGER_NOTE = (
-    "Your module ran on MAX's eager interpreter, which answers at once. MAX's graph compiler "
-    "is compiling it in the background (a minute or two, for this version of your file "
-    "only); the next check runs it compiled."
-)
 SHOW_AFTER = 1.5  # seconds: a compile shorter than this (a file read back) is not shown
 
 
@@ -52,65 +47,68 @@ def _rel(path: Path | str) -> str:
 
 
 class CompileStatus:
-    """Tells the learner, live, while MAX compiles: what, and for how long so far.
+    """Tells the learner, live, while MAX compiles in a check's process: for how long so far.
 
-    On a terminal a spinner line counts the seconds; in a log, one line when a compile has
-    lasted ``SHOW_AFTER`` seconds and one when it ends.
+    Called with ``True`` when a compile starts and ``False`` when it ends. On a terminal a
+    spinner line counts the seconds; in a log, one line when a compile has lasted
+    ``SHOW_AFTER`` seconds and one when it ends. It writes to stderr: the reports go to
+    stdout, from the command's own process.
     """
 
-    def __init__(self, label: str) -> None:
-        self.label = label
+    def __init__(self) -> None:
+        self.label = "MAX"
+        # The process's own stderr, not whatever the learner's code has it redirected to.
+        self.console = Console(
+            file=sys.__stderr__, highlight=False, soft_wrap=False, width=_width()
+        )
         self._lock = threading.Lock()
         self._since: float | None = None
         self._what = "compile"
         self._shown = False
         self._status = None
         self._stop = threading.Event()
-        self._ticker = threading.Thread(target=self._tick, name="compile-status", daemon=True)
-        self._ticker.start()
+        threading.Thread(target=self._tick, name="compile-status", daemon=True).start()
 
-    def __call__(self, on: bool, what: str) -> None:
+    def __call__(self, on: bool, what: str = "compile") -> None:
         with self._lock:
             if on:
-                self._since, self._what, self._shown = time.monotonic(), what, False
+                self._since, self._shown, self._what = time.monotonic(), False, what
                 return
-            since, shown = self._since, self._shown
-            self._since = None
+            since, shown, self._since = self._since, self._shown, None
             if self._status is not None:
                 self._status.stop()
                 self._status = None
-            elif shown and since is not None:
+            if shown and since is not None:
                 done = "the server started after" if self._what == "server" else "MAX compiled for"
-                console.print(f"[dim]{self.label}: {done} {time.monotonic() - since:.0f} s.[/]")
-
-    def _text(self, seconds: float) -> str:
-        doing = {"wait": WAITING, "server": STARTING}.get(self._what, COMPILING)
-        return f"{self.label}: {doing}: {seconds:.0f} s so far"
+                self.console.print(
+                    f"[dim]{self.label}: {done} {time.monotonic() - since:.0f} s.[/]"
+                )
 
     def _tick(self) -> None:
         while not self._stop.wait(0.5):
             with self._lock:
-                if self._since is None:
+                if self._since is None or time.monotonic() - self._since < SHOW_AFTER:
                     continue
-                seconds = time.monotonic() - self._since
-                if seconds < SHOW_AFTER:
-                    continue
-                if console.is_terminal:
+                doing = STARTING if self._what == "server" else COMPILING
+                text = f"{self.label}: {doing}: {time.monotonic() - self._since:.0f} s so far"
+                if self.console.is_terminal:
                     if self._status is None:
-                        self._status = console.status(self._text(seconds), spinner="dots")
+                        self._status = self.console.status(text, spinner="dots")
                         self._status.start()
                     else:
-                        self._status.update(self._text(seconds))
+                        self._status.update(text)
                 elif not self._shown:
-                    console.print(f"[dim]{self._text(seconds)}…[/]")
+                    self.console.print(f"[dim]{text}…[/]")
                 self._shown = True
+
+    def settle(self) -> None:
+        """A check ended: a compile still shown is over."""
+        if self._since is not None:
+            self(False)
 
     def close(self) -> None:
         self._stop.set()
-        with self._lock:
-            if self._status is not None:
-                self._status.stop()
-                self._status = None
+        self.settle()
 
 
 def under_pixi() -> bool:
@@ -151,8 +149,6 @@ def show(report) -> None:
     _printed(printed)
     for hint in report.hints:
         console.print(f"  [yellow]hint[/] {escape(hint)}")
-    if getattr(report, "ran", "compiled") == "eager":
-        console.print(f"  [dim]{EAGER_NOTE}[/]")
     if report.passed:
         console.print(f"[bold green]PASSED[/] step {report.number:02d} in {report.seconds:.1f} s")
     else:
@@ -259,61 +255,3 @@ def show_progress(rows: list[ProgressRow]) -> None:
             f"Next: read {escape(_rel(chapter_file(next_up)))} and run "
             f"`{command(f'{next_up:02d}')}`."
         )
-
-
-def stop_problem(stop, limit_hint: str):
-    """The Problem to show for a check the parent had to end (a ``supervisor.Stop``)."""
-    from checks.learner import Problem
-    from checks.supervisor import learner_frame
-
-    where = {}
-    frame = learner_frame(stop.stack, stop.file)
-    if frame is not None:
-        import linecache
-
-        line, _func = frame
-        where = {
-            "file": stop.file,
-            "line": line,
-            "source": linecache.getline(stop.file, line).rstrip(),
-        }
-    if stop.kind == "compile-timeout":
-        return Problem(
-            "timeout",
-            f"MAX's compiler worked for {stop.limit / 60:g} minutes without finishing"
-            + (f" while {stop.doing}." if stop.doing else "."),
-            "That is MAX, not your code: your code does not run while MAX compiles, and that "
-            "time never counts against it. Run the check again; if it happens again, please "
-            "report it with the output of the same command.",
-        )
-    if stop.kind == "timeout":
-        return Problem(
-            "timeout",
-            f"Your code did not finish within {stop.limit:g} s while {stop.doing}.",
-            "The check stopped it. Is there a loop that never ends, or a wait for something?\n"
-            + ("It was at the line shown above. " if where else "")
-            + f"If your code is only slow, allow more time: {limit_hint}",
-            **where,
-        )
-    how = f"signal {stop.signal}" if stop.signal else f"exit status {stop.returncode}"
-    if not stop.number:
-        return Problem(
-            "crash",
-            f"The checker stopped ({how}) before any check began.",
-            'Is MAX installed in this environment? Try `python -c "import max.driver"`; '
-            "if that works, this is a bug in the checker: please report it.",
-        )
-    if stop.doing:
-        return Problem(
-            "crash",
-            f"The check's process ended ({how}) while {stop.doing}.",
-            "Your code ended Python (os._exit? os.kill?) or made MAX crash. A step file should "
-            "only define things" + ("; look at what the line above calls." if where else "."),
-            **where,
-        )
-    return Problem(
-        "crash",
-        f"The checker itself crashed ({how}) while checking step {stop.number:02d}.",
-        "That is a bug in the checker or in MAX, not in your code. Please report it, with the "
-        "output of the same command.",
-    )

@@ -1,4 +1,4 @@
-"""`python -m checks new-step "Title"`: the four parts of a new step, registered, ready to fill.
+"""`python -m checks new-step "Title"`: the five parts of a new step, ready to fill.
 
 It writes, with the next free number NN:
 
@@ -6,11 +6,12 @@ It writes, with the next free number NN:
 * ``steps/step_NN.py``: the same file with the learner's regions replaced by TODOs;
 * ``checks/specs/step_NN.py``: the check, with an empty catalogue of known mistakes;
 * ``book/src/step_NN.md``: the chapter, including both files through mdBook anchors;
+* the step's entry in ``course.toml``, with its public name and a placeholder hint ladder;
 
-and registers the step: an entry in the course's manifest (``course.toml``), a ``sNN`` task in
-``pixi.toml``, an entry in the book's ``SUMMARY.md`` and a row in README's table, each after
-the last step. The consistency tests pass at once; the contributor then replaces the
-placeholder with the real step. Nothing is ever overwritten.
+and then writes what the manifest decides elsewhere (``checks.derived``: the ``sNN`` task,
+SUMMARY.md, README's table, the contract page). The whole default test run passes at once
+(tests/test_new_step.py proves it); the contributor then replaces the placeholders with the
+real step. Nothing is ever overwritten.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from checks import paths
+from gpt2 import course
 
-ROOT = paths.ROOT
+ROOT = course.ROOT
 
 START = "# ---- your code starts here ----"
 END = "# ---- your code ends here ----"
@@ -142,11 +143,10 @@ def {n.public}(x: float) -> float:
 def _module_spec(n: Names) -> str:
     return f'''"""Step {n.nn} · {n.title}."""
 
-from checks.spec import Case, Mistake, ModuleStep  # noqa: F401 - Mistake: see the catalogue
+from checks.spec import Case, Mistake, module_step  # noqa: F401 - Mistake: see the catalogue
 
-SPEC = ModuleStep(
-    number={n.number},
-    name="{n.public}",
+SPEC = module_step(
+    "{n.public}",
     build=lambda cls, config: cls(config),
     # Every module step checks at least two shapes, one of them with seq=1.
     cases=(
@@ -169,26 +169,25 @@ SPEC = ModuleStep(
 def _function_spec(n: Names) -> str:
     return f'''"""Step {n.nn} · {n.title}."""
 
-from checks.spec import Mistake, ValueStep  # noqa: F401 - Mistake: see the catalogue
+from checks.spec import Mistake, Spec  # noqa: F401 - Mistake: see the catalogue
 
 
-def evaluate(ns, case, target):
+def run(ns, case, ctx):
     return ns.{n.public}(case)
 
 
-def compare(actual, expected):
+def compare(actual, expected, tol):
     if actual == expected and type(actual) is type(expected):
         return True, repr(actual)
     return False, f"{{actual!r}}, expected {{expected!r}}"
 
 
-SPEC = ValueStep(
-    number={n.number},
+SPEC = Spec(
     cases=(1.0, -3.0),
-    evaluate=evaluate,
+    run=run,
     compare=compare,
     describe=lambda case: f"{n.public}({{case!r}})",
-    # Known mistakes: Mistake("name", "hint", variant=lambda reference, case: wrong_value)
+    # Known mistakes: Mistake("name", "hint", variant=lambda reference: wrong_function)
     mistakes=(),
     hint="TODO(contributor): what to look at when the values are wrong.",
 )
@@ -240,42 +239,6 @@ $ pixi run s{n.nn}
 # --------------------------------------------------------------------------- registration
 
 
-def _with_pixi_task(text: str, n: Names) -> str | None:
-    """pixi.toml with the sNN task added after the last step task (None: already there)."""
-    line = f's{n.nn} = "python -m checks {n.nn}"'
-    if re.search(rf"^s{n.nn}\s*=", text, re.M):
-        return None
-    lines = text.splitlines(keepends=True)
-    last = max((i for i, ln in enumerate(lines) if re.match(r"s\d\d\s*=", ln)), default=None)
-    if last is None:
-        last = next((i for i, ln in enumerate(lines) if ln.strip() == "[tasks]"), None)
-        if last is None:
-            lines.append("\n[tasks]\n")
-            last = len(lines) - 1
-    if not lines[last].endswith("\n"):
-        lines[last] += "\n"
-    lines.insert(last + 1, line + "\n")
-    return "".join(lines)
-
-
-def _with_summary_entry(text: str, n: Names) -> str | None:
-    """SUMMARY.md with the chapter listed after the last step (None: already there)."""
-    if f"(step_{n.nn}.md)" in text:
-        return None
-    entry = f"- [{n.title}](step_{n.nn}.md)\n"
-    lines = text.splitlines(keepends=True)
-    last = max(
-        (i for i, ln in enumerate(lines) if re.search(r"\(step_\d\d\.md\)", ln)), default=None
-    )
-    if last is None:
-        return text + ("" if text.endswith("\n") else "\n") + entry
-    indent = re.match(r"\s*", lines[last]).group(0)
-    if not lines[last].endswith("\n"):
-        lines[last] += "\n"
-    lines.insert(last + 1, indent + entry)
-    return "".join(lines)
-
-
 def _with_manifest_entry(text: str, n: Names) -> str | None:
     """course.toml with the step's entry added at the end (None: already there)."""
     if re.search(rf"(?m)^number = {n.number}$", text):
@@ -287,25 +250,19 @@ def _with_manifest_entry(text: str, n: Names) -> str | None:
         )
     else:
         kind, signature = "value", "(x: float) -> float"
+    hints = [
+        f"TODO(contributor): the idea behind {n.public}, in a sentence or two.",
+        f"TODO(contributor): the operations {n.public} needs, and where they live.",
+        f"TODO(contributor): the shape of {n.public}'s code, without the code itself.",
+    ]
     entry = (
         f'\n[[step]]\nnumber = {n.number}\ntitle = {n.title_literal}\nkind = "{kind}"\n'
         f"you_write = {json.dumps(n.title.lower(), ensure_ascii=False)}\n"
+        "hints = [\n" + "".join(f"  {json.dumps(h)},\n" for h in hints) + "]\n"
         f'[[step.public]]\nname = "{n.public}"\nsignature = "{signature}"\n'
         'contract = "TODO(contributor): what it must do."\n'
     )
     return text.rstrip("\n") + "\n" + entry
-
-
-def _with_readme_row(text: str, n: Names) -> str | None:
-    """README.md with the step's row added to the table of steps (None: already there)."""
-    if re.search(rf"(?m)^\| {n.nn} \|", text):
-        return None
-    lines = text.splitlines(keepends=True)
-    last = max((i for i, ln in enumerate(lines) if re.match(r"\| \d\d \|", ln)), default=None)
-    if last is None:
-        return None
-    lines.insert(last + 1, f"| {n.nn} | {n.title.lower()} |\n")
-    return "".join(lines)
 
 
 def plan(title: str, kind: str = "module", root: Path = ROOT) -> tuple[Names, dict[Path, str]]:
@@ -327,32 +284,24 @@ def plan(title: str, kind: str = "module", root: Path = ROOT) -> tuple[Names, di
     for path in files:
         if path.exists():
             raise ValueError(f"{path.relative_to(root)} exists already; nothing was written")
-    registrations = (
-        (root / "course.toml", _with_manifest_entry),
-        (root / "pixi.toml", _with_pixi_task),
-        (root / "book" / "src" / "SUMMARY.md", _with_summary_entry),
-        (root / "README.md", _with_readme_row),
-    )
-    for path, edit in registrations:
-        if path.name == "README.md" and not path.exists():
-            continue  # a course without a README has no table to extend
-        if not path.exists():
-            raise ValueError(f"{path.relative_to(root)} is missing; nothing was written")
-        changed = edit(path.read_text(), names)
-        if changed is not None:
-            files[path] = changed
-    from checks import manifest
+    manifest = root / "course.toml"
+    if not manifest.exists():
+        raise ValueError("course.toml is missing; nothing was written")
+    manifest_text = _with_manifest_entry(manifest.read_text(), names)
+    if manifest_text is not None:
+        files[manifest] = manifest_text
+    from checks import derived
 
-    manifest_text = files.get(root / "course.toml")
-    if manifest_text is not None:  # the book's contract page follows the manifest
-        contract = manifest.contract_markdown(manifest.parse(manifest_text))
-        files[root / "book" / "src" / "contract.md"] = contract
+    for path, text in derived.rendered(root, manifest_text).items():
+        if not path.exists() or path.read_text() != text:
+            files[path] = text
     return names, files
 
 
 def main(title: str, kind: str = "module", dry_run: bool = False, root: Path = ROOT) -> int:
     from rich.markup import escape
 
+    from checks import derived
     from checks.report import console
 
     if not title.strip():
@@ -375,7 +324,7 @@ def main(title: str, kind: str = "module", dry_run: bool = False, root: Path = R
         f"[bold]{escape(names.public)}[/]); {verb}:"
     )
     for path in files:
-        registered = ("course.toml", "pixi.toml", "SUMMARY.md", "README.md", "contract.md")
+        registered = ("course.toml", *(Path(name).name for name in derived.FILES))
         new = "updated" if path.name in registered else "new"
         console.print(f"  {new:8} {escape(str(path.relative_to(root)))}")
     if dry_run:
@@ -390,7 +339,7 @@ def main(title: str, kind: str = "module", dry_run: bool = False, root: Path = R
         f"  3. add known mistakes to checks/specs/step_{nn}.py and write book/src/step_{nn}.md;",
         f"  4. python -m checks {nn} --file solutions/solution_{nn}.py  (must pass)",
         f"     python -m checks {nn}  (must say NOT STARTED)",
-        "     python -m pytest tests/test_consistency.py tests/test_meta.py",
+        "  5. replace the TODO(contributor) hints in course.toml; python -m pytest",
     ):
         console.print(escape(line))
     return 0

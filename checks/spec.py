@@ -1,27 +1,30 @@
-"""The vocabulary of a step's check: what a spec in ``checks/specs/step_NN.py`` declares.
+"""What a spec (``checks/specs/step_NN.py``) declares: one shape for every kind of step.
 
-A spec says *what* to check; ``checks.engine`` knows *how*. Three kinds exist:
+A ``Spec`` says what to run on each case, how to compare, and which known mistakes to look
+for. The step's number, title, kind and public names come from ``course.toml`` alone.
 
-* ``ModuleStep``: the step defines a MAX ``Module``. The engine builds the learner's and the
-  reference's module with the same small config, gives both the same weights, compiles both
-  with ``Module.compile`` and compares their outputs on seeded inputs.
-* ``ValueStep``: the step defines a config or a function. The engine compares the values the
-  learner's code returns with the expected values, case by case.
-* ``GenerationStep``: the step generates text with a model (steps 12-13). The engine loads
-  the tiny GPT-2 once and hands every function of the spec one ``GenerationContext``.
-
-Each spec lists ``mistakes``: wrong versions built *from the reference*. When the learner's
-numbers match one of them instead of the reference, the check names that mistake.
+* ``run(ns, case, ctx)``: what the names of one file (the learner's, the reference's, or the
+  reference with a mistake built in) answer to one case. A module step's ``run`` is made by
+  ``module_step``: it builds the module with the checks' small config, gives it seeded
+  weights and runs it on seeded inputs.
+* ``expected(case, ctx)``: what the answer must be; by default the reference's own answer.
+* ``compare(actual, expected, tol)``: ``(ok, detail)``. ``tol`` is the device's tolerance
+  times the spec's ``tolerance``, and its ``slack`` (1 for the check, ``MISTAKE_SLACK`` to
+  recognise a mistake) widens any numeric tolerance.
+* ``mistakes``: each ``Mistake`` builds the wrong version from the reference (``variant``:
+  the reference's object in, a wrong one out) or recognises the wrong answer (``detect``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-# The one small config every module check uses. Keeping it identical across steps lets
-# MAX reuse the kernels it compiled for one step in the next. Every field differs from GPT-2
+import numpy as np
+
+# The one small config every module check uses. Keeping it identical across steps lets MAX
+# reuse the kernels it compiled for one step in the next. Every field differs from GPT-2
 # small's and matters: a module that ignores one (uses GPT-2's value instead, say 4 · n_embd
 # for n_inner, or eps 1e-5) computes other numbers or has other parameters.
 SMALL_CONFIG = dict(
@@ -34,44 +37,56 @@ SMALL_CONFIG = dict(
     layer_norm_epsilon=1e-3,
 )
 # Other configs a module must be built with, giving the reference's parameters: the checks
-# compare names and shapes under each (no compile). GPT-2 itself has no n_inner (None: the
-# MLP is 4 · n_embd wide).
+# compare names and shapes under each. GPT-2 itself has no n_inner (None: 4 · n_embd wide).
 OTHER_CONFIGS = ({"n_inner": None},)
+# Default tolerances (absolute, relative) per device for float32 comparisons.
+TOLERANCES = {"cpu": (2e-5, 2e-5), "gpu": (1e-3, 1e-3)}
+# How much looser a known mistake may match than the reference must.
+MISTAKE_SLACK = 20.0
+
+Variant = Callable[[Any], Any] | Mapping[str, Callable[[Any], Any]]
+
+
+@dataclass(frozen=True)
+class Tol:
+    """How close numbers must be: the device's (atol, rtol) times the spec's factor, and a
+    slack that multiplies every numeric tolerance (to recognise a mistake's numbers)."""
+
+    atol: float
+    rtol: float
+    slack: float = 1.0
 
 
 @dataclass(frozen=True)
 class Mistake:
-    """A known wrong answer and the hint to give when the learner's output matches it.
+    """A known wrong answer and the hint to give when the learner's answer is it.
 
-    ``variant`` builds the wrong version from the reference: for a ``ModuleStep`` it takes
-    the reference class and returns a subclass; for a ``ValueStep`` it takes
-    ``(reference_value, case)`` and returns the wrong value. Alternatively ``detect`` takes
-    ``(learner_value, reference_value)`` for mistakes that have no single wrong value.
+    ``variant`` builds the mistake from the reference: a function that takes the reference's
+    object (the spec's ``subject``: a class, a function) and returns the wrong one, or a
+    mapping of public names to such functions. ``detect(actual, expected)`` instead
+    recognises answers that have no single wrong value. ``example`` is a learner file that
+    makes this mistake (or a function returning one), which tests/test_meta.py checks gets
+    this hint; a ``variant`` is its own example.
     """
 
     name: str
     hint: str
-    variant: Callable[..., Any] | None = None
+    variant: Variant | None = None
     detect: Callable[[Any, Any], bool] | None = None
-    # A learner file that makes this mistake: its source, or a function that returns it (read
-    # when the meta-test asks, never when the spec is imported). The meta-test checks every
-    # such file gets this hint; module steps need none, their ``variant`` is the example.
     example: str | Callable[[], str] = ""
-    # MAX's compiler is known to produce this mistake's numbers from correct code (see the
-    # pitfalls in the book): run the learner's module eagerly before blaming them.
-    compiler_lookalike: bool = False
 
     def example_source(self) -> str:
         return self.example() if callable(self.example) else self.example
 
+    def replacements(self, subject: str) -> Mapping[str, Callable[[Any], Any]]:
+        if self.variant is None:
+            return {}
+        return self.variant if isinstance(self.variant, Mapping) else {subject: self.variant}
+
 
 @dataclass(frozen=True)
 class Case:
-    """One input to a module: its axes, and the sizes of the axes that are not config fields.
-
-    Axes named after a config field (``n_embd``) are fixed in the compiled graph; the others
-    (``batch``, ``seq``) stay symbolic, so one compiled graph serves every case of that rank.
-    """
+    """One input to a module: its axes, and the sizes of the axes that are not config fields."""
 
     dims: tuple[str, ...]
     sizes: dict[str, int]
@@ -84,15 +99,11 @@ class Case:
         return [d if d in self.sizes else getattr(config, d) for d in self.dims]
 
     def describe(self, config) -> str:
-        return (
-            "["
-            + ", ".join(f"{d}={n}" for d, n in zip(self.dims, self.shape(config), strict=True))
-            + "]"
-        )
+        pairs = zip(self.dims, self.shape(config), strict=True)
+        return "[" + ", ".join(f"{d}={n}" for d, n in pairs) + "]"
 
 
-# Token ids [batch, seq] in two shapes, the second with one token: the input of every module
-# that starts from ids (embeddings, the stack, the whole model).
+# Token ids [batch, seq] in two shapes, the second with one token.
 TOKEN_ID_CASES = (
     Case(("batch", "seq"), {"batch": 2, "seq": 7}, kind="ids"),
     Case(("batch", "seq"), {"batch": 3, "seq": 1}, kind="ids"),
@@ -100,47 +111,107 @@ TOKEN_ID_CASES = (
 
 
 @dataclass(frozen=True)
-class ModuleStep:
-    number: int
-    name: str  # the public class to build
-    build: Callable[[type, Any], Any]  # (class, config) -> module
-    cases: Sequence[Case]
-    mistakes: Sequence[Mistake] = ()
-    config: dict[str, Any] = field(default_factory=lambda: dict(SMALL_CONFIG))
-    other_configs: Sequence[dict[str, Any]] = OTHER_CONFIGS  # built too: parameters compared
-    hint: str = ""  # said when the numbers are wrong and no known mistake matches
-    tolerance: float = 1.0  # multiplies the device's default tolerances
-    title: str = ""  # from the manifest (checks.registry fills it in)
-    public: tuple[str, ...] = ()  # from the manifest
+class ModuleBuild:
+    """How a module step builds its class: ``build(cls, config)``, and its configs."""
 
-    kind = "module"
+    name: str
+    build: Callable[[type, Any], Any]
+    config: Mapping[str, Any]
+    other_configs: Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
-class ValueStep:
-    number: int
+class Spec:
     cases: Sequence[Any]
-    evaluate: Callable[[Any, Any, Any], Any]  # (namespace, case, target) -> value
-    compare: Callable[[Any, Any], tuple[bool, str]]  # (actual, expected) -> (ok, detail)
+    run: Callable[[Any, Any, Any], Any]  # (namespace, case, ctx) -> answer
+    compare: Callable[[Any, Any, Tol], tuple[bool, str]]  # (actual, expected, tol)
     describe: Callable[[Any], str] = str  # case -> label
-    expected: Callable[[Any, Any], Any] | None = None  # (case, reference value) -> expected
+    expected: Callable[[Any, Any], Any] | None = None  # (case, ctx); None: the reference's run
     mistakes: Sequence[Mistake] = ()
-    hint: str = ""
-    title: str = ""  # from the manifest (checks.registry fills it in)
-    public: tuple[str, ...] = ()  # from the manifest
+    hint: str = ""  # said when the answer is wrong and no known mistake matches
+    subject: str = ""  # what a callable ``variant`` replaces (default: the first public name)
+    module: ModuleBuild | None = None  # module steps: parameters are compared before cases
+    tolerance: float = 1.0  # multiplies the device's default tolerances
 
-    kind = "value"
+
+# --------------------------------------------------------------------------- comparing
+
+
+def compare_arrays(actual, expected, atol: float, rtol: float) -> tuple[bool, str]:
+    """(ok, detail) for two arrays: shape, dtype, non-finite values, then the numbers."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    if actual.shape != expected.shape:
+        return False, f"shape {list(actual.shape)}, expected {list(expected.shape)}"
+    if actual.dtype != expected.dtype:
+        return False, f"dtype {actual.dtype}, expected {expected.dtype}"
+    if actual.size == 0:
+        return True, "empty, as expected"
+    if actual.dtype.kind in "iub" or (atol == 0 and rtol == 0):
+        bad = actual != expected
+        if actual.dtype.kind == "f":
+            bad &= ~(np.isnan(actual) & np.isnan(expected))
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            return False, (
+                f"{int(bad.sum())} of {bad.size} values differ; first at {list(where)}: "
+                f"yours {actual[where]:g}, expected {expected[where]:g}"
+                if actual.dtype.kind == "f"
+                else f"{int(bad.sum())} of {bad.size} values differ; first at {list(where)}: "
+                f"yours {actual[where]}, expected {expected[where]}"
+            )
+        return True, "all values equal"
+    a, e = actual.astype(np.float64), expected.astype(np.float64)
+    nan = np.isnan(a) & ~np.isnan(e)
+    if nan.any():
+        where = tuple(int(i) for i in np.argwhere(nan)[0])
+        return False, f"NaN in your output ({int(nan.sum())} values), first at {list(where)}"
+    inf_mismatch = (np.isinf(a) | np.isinf(e)) & ~(a == e)  # a mask's -inf must match exactly
+    if inf_mismatch.any():
+        where = tuple(int(i) for i in np.argwhere(inf_mismatch)[0])
+        return False, (
+            f"{int(inf_mismatch.sum())} values differ in their infinities; first at "
+            f"{list(where)}: yours {a[where]:g}, expected {e[where]:g}"
+        )
+    finite = np.isfinite(e)
+    err = np.abs(np.where(finite, a - np.where(finite, e, 0.0), 0.0))
+    tol = atol + rtol * np.abs(np.where(finite, e, 0.0))
+    ratio = err / np.maximum(tol, 1e-300)
+    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    if ratio[worst] > 1.0:
+        return False, (
+            f"max |Δ| = {float(err.max()):.3g} (allowed {atol:.0e} + {rtol:.0e}·|ref|) at "
+            f"{[int(i) for i in worst]}: yours {a[worst]:.6g}, expected {e[worst]:.6g}"
+        )
+    return True, f"max |Δ| = {float(err.max()):.2g}"
+
+
+def close(actual, expected, tol: Tol) -> tuple[bool, str]:
+    """Arrays within the device's tolerance (the default ``compare``)."""
+    return compare_arrays(actual, expected, tol.atol * tol.slack, tol.rtol * tol.slack)
+
+
+def exact(actual, expected, tol: Tol | None = None) -> tuple[bool, str]:
+    """Arrays that must be equal to the last bit (a mask, ids)."""
+    return compare_arrays(actual, expected, 0.0, 0.0)
+
+
+def within(atol: float, rtol: float):
+    """A ``compare`` for arrays within ``atol + rtol · |expected|``, on every device."""
+
+    def compare(actual, expected, tol: Tol) -> tuple[bool, str]:
+        return compare_arrays(actual, expected, atol * tol.slack, rtol * tol.slack)
+
+    return compare
 
 
 def solution_with(number: int, old: str, new: str, *more: tuple[str, str]) -> Callable[[], str]:
     """A mistake's example: the reference file of step ``number`` with ``old`` replaced by
-    ``new`` (and each further ``(old, new)`` pair), read when it is asked for, so that no
-    check depends on the solution's text."""
+    ``new`` (and each further ``(old, new)`` pair), read only when it is asked for."""
 
     def source() -> str:
-        from checks import paths
+        from gpt2.course import solution_file
 
-        path = paths.solution_file(number)
+        path = solution_file(number)
         text = path.read_text()
         for before, after in ((old, new), *more):
             if before not in text:
@@ -151,34 +222,34 @@ def solution_with(number: int, old: str, new: str, *more: tuple[str, str]) -> Ca
     return source
 
 
-@dataclass(frozen=True)
-class GenerationContext:
-    """What a generation check works with: where it runs, on which model, how close logits
-    must agree. One per check, handed to the spec's functions and its mistakes."""
+def module_step(
+    name: str,
+    build: Callable[[type, Any], Any],
+    cases: Sequence[Case],
+    *,
+    mistakes: Sequence[Mistake] = (),
+    hint: str = "",
+    tolerance: float = 1.0,
+    config: Mapping[str, Any] | None = None,
+    other_configs: Sequence[Mapping[str, Any]] = OTHER_CONFIGS,
+) -> Spec:
+    """A module step: class ``name`` built by ``build(cls, config)``, run on ``cases``."""
+    from checks.modules import run_module
 
-    target: Any  # runtime.Target
-    model: Any  # the tiny GPT-2, loaded by the reference's load_pretrained
-    atol: float = 1e-4
-    rtol: float = 1e-4
+    return Spec(
+        cases=tuple(cases),
+        run=run_module,
+        compare=close,
+        tolerance=tolerance,
+        describe=lambda case: f"output for input {case.describe(_small(config))}",
+        mistakes=tuple(mistakes),
+        hint=hint,
+        subject=name,
+        module=ModuleBuild(name, build, dict(config or SMALL_CONFIG), tuple(other_configs)),
+    )
 
 
-@dataclass(frozen=True)
-class GenerationStep:
-    number: int
-    cases: Sequence[Any]
-    run: Callable[[Any, Any, GenerationContext], Any]  # (learner's namespace, case, ctx)
-    expected: Callable[[Any, GenerationContext], Any]  # (case, ctx) -> what is expected
-    compare: Callable[[Any, Any], tuple[bool, str]]  # (actual, expected) -> (ok, detail)
-    describe: Callable[[Any], str] = str  # case -> label
-    # Each known mistake: ``detect(actual, expected)``, or ``variant(case, ctx)``, the answer
-    # the mistake gives (the reference with the mistake built in).
-    mistakes: Sequence[Mistake] = ()
-    hint: str = ""
-    title: str = ""  # from the manifest (checks.registry fills it in)
-    public: tuple[str, ...] = ()  # from the manifest
-    # Called when the check ends, passed or not (step 14 stops the server it started).
-    finish: Callable[[], None] | None = None
-    # The check starts a server: a minute or more, most of it MAX compiling (tests mark slow).
-    starts_server: bool = False
+def _small(config=None):
+    from solutions.solution_01 import GPT2Config
 
-    kind = "generation"
+    return GPT2Config(**(config or SMALL_CONFIG))

@@ -2,11 +2,9 @@
 
 At start it checks the first step that does not pass yet. Then it waits for a save under
 ``steps/`` and checks the step whose file changed (``steps/step_04.py`` → step 04), clearing
-the screen first, until Ctrl-C. A check that answered from MAX's eager interpreter (the
-module's graph was new) runs again by itself once the warm-up has compiled that graph, so
-the learner sees the compiled check too without saving again. Each run is an ordinary supervised check (see
-``checks.supervisor``), so an endless loop in the learner's code ends in a report and the
-watch goes on.
+the screen first, until Ctrl-C. Each run is an ordinary check in
+a child process (``checks.run``), so an endless loop in the learner's code ends in a report
+and the watch goes on.
 """
 
 from __future__ import annotations
@@ -17,9 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from checks import paths, registry, supervisor
+from checks import run
+from gpt2 import course
 
-ROOT = paths.ROOT
+ROOT = course.ROOT
 STEP_FILE = re.compile(r"step_(\d\d)\.py")
 
 
@@ -35,7 +34,7 @@ def _only_step_files(_change, path: str) -> bool:
 
 def pick(changes) -> int | None:
     """The step being edited: of the step files that changed, the one saved last."""
-    known = set(registry.numbers())
+    known = set(course.numbers())
     found: dict[int, float] = {}
     for _change, path in changes:
         number = step_of(path)
@@ -56,33 +55,21 @@ class Shown:
 
     number: int
     passed: bool
-    ran: str  # "compiled" | "eager"
 
 
-def _run(command: str, numbers, args) -> list[Shown]:
-    from checks import runner
+def _run(step: int | None, options: dict) -> list[Shown]:
+    """Check ``step``, or (None) the first step that does not pass; show it."""
+    from checks import cli, report
 
-    screen = runner.Screen(show="failed" if command == "next" else "all")
-    outcome = runner.run_job(runner.job_for(args, command, numbers), args, screen)
-    if outcome.stop is not None:
-        runner.show_stop(outcome.stop, args)
-        return [Shown(outcome.stop.number, False, "compiled")]
-    if command == "next" and screen.reports and screen.reports[-1].passed:
-        from checks.report import console
-
-        console.print("[bold green]Every step passes.[/] Well done!")
-    return [Shown(r.number, r.passed, r.ran) for r in screen.reports]
-
-
-def _compiled_since(results: list[Shown]) -> int | None:
-    """The step of the last check, if it ran eagerly and the warm-up has compiled it since."""
-    from checks import warmup
-
-    last = results[-1] if results else None
-    if last is None or last.ran != "eager" or warmup.waiting(last.number):
-        return None
-    last.ran = "compiled"  # once
-    return last.number
+    if step is None:
+        found = cli.first_failing(options)
+        if found is None:
+            report.console.print("[bold green]Every step passes.[/] Well done!")
+            return [Shown(course.numbers()[-1], True)]
+        report.show(found)
+        return [Shown(found.number, False)]
+    reports = run.checks([step], on_report=report.show, **options)
+    return [Shown(r.number, r.passed) for r in reports]
 
 
 def _clear(console, why: str) -> None:
@@ -98,7 +85,7 @@ def _footer(console, results: list[Shown], steps_dir: Path) -> None:
 
     shown = results[-1] if results else None
     if shown is not None and shown.passed:
-        later = [n for n in registry.numbers() if n > shown.number]
+        later = [n for n in course.numbers() if n > shown.number]
         if later:
             nxt = later[0]
             console.print(
@@ -112,14 +99,12 @@ def _footer(console, results: list[Shown], steps_dir: Path) -> None:
     )
 
 
-def main(device: str = "auto", time_limit: float = supervisor.DEFAULT_TIME_LIMIT) -> int:
-    from types import SimpleNamespace
-
+def main(device: str = "auto", time_limit: float = run.DEFAULT_TIME_LIMIT) -> int:
     from watchfiles import watch
 
     from checks.report import _rel, console
 
-    args = SimpleNamespace(device=device, time_limit=time_limit, file=None)
+    options = dict(device=device, time_limit=time_limit)
     steps_dir = ROOT / "steps"
     started = False
     try:
@@ -136,18 +121,14 @@ def main(device: str = "auto", time_limit: float = supervisor.DEFAULT_TIME_LIMIT
             if not started:
                 started = True
                 _clear(console, "Checking the first step that does not pass yet")
-                results = _run("next", registry.numbers(), args)
+                results = _run(None, options)
                 _footer(console, results, steps_dir)
             number = pick(changes)
             if number is None:
-                number = _compiled_since(results)
-                if number is None:
-                    continue
-                why = f"MAX has compiled your step {number:02d}: checking it compiled"
-            else:
-                why = f"{_rel(steps_dir / f'step_{number:02d}.py')} changed: checking step {number:02d}"
+                continue
+            why = f"{_rel(steps_dir / f'step_{number:02d}.py')} changed: checking step {number:02d}"
             _clear(console, why)
-            results = _run("check", [number], args)
+            results = _run(number, options)
             _footer(console, results, steps_dir)
     except KeyboardInterrupt:
         console.print("\n[dim]Stopped watching.[/]")

@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from checks import manifest, paths
+from gpt2 import course
 
-ROOT = paths.ROOT
+ROOT = course.ROOT
 DEFAULT_MODEL = "openai-community/gpt2"
 EOS = "<|endoftext|>"
 
@@ -216,10 +216,8 @@ def serve(args, err) -> int:
     target = _setup_max(args.device)
     source, steps = "solutions.solution_14", []
     if args.mine:
-        numbers = [n for n in manifest.numbers() if n <= SERVED_STEP]
-        from checks import progress
-
-        passed = progress.passing(numbers)
+        numbers = [n for n in course.numbers() if n <= SERVED_STEP]
+        passed = course.passing(numbers)
         steps = [n for n in passed if n != SERVED_STEP]
         if SERVED_STEP in passed:
             source = f"steps.step_{SERVED_STEP:02d}"
@@ -229,7 +227,7 @@ def serve(args, err) -> int:
         if others:
             listed = ", ".join(f"{n:02d}" for n in others)
             err.print(f"[yellow]![/] reference for steps {listed}: not passing yet")
-    model, name = args.model, None
+    model, name = args.model, args.model  # clients ask for it by the name given here
     if Path(model).expanduser().is_dir():
         model = str(Path(model).expanduser().resolve())
     elif _looks_like_path(model):
@@ -266,7 +264,7 @@ SERVE_FILES = (
 )
 # The step whose model the server runs, by the public name that does it.
 SERVED = "GPT2PagedLMHeadModel"
-SERVED_STEP = manifest.defining(SERVED).number
+SERVED_STEP = course.defining(SERVED).number
 
 
 def _write(tokens, args, tokenizer, err) -> int:
@@ -298,7 +296,7 @@ def _write(tokens, args, tokenizer, err) -> int:
 
 def _setup_max(device: str):
     """The course's MAX work-arounds, a device, and compiled graphs kept across runs."""
-    from checks import runtime
+    from gpt2 import runtime
 
     had_tqdm_setting = "TQDM_DISABLE" in os.environ
     runtime.quiet_max()
@@ -308,7 +306,6 @@ def _setup_max(device: str):
         target = runtime.pick_device(device)
     except runtime.DeviceUnavailable as exc:
         raise Failure(str(exc), 2) from None
-    runtime.cache_every_compile(target)
     return target
 
 
@@ -318,24 +315,24 @@ def _setup_max(device: str):
 def _use_steps(mine: bool, target, err) -> dict:
     """The modules of steps 01-13: the references, or the learner's files that pass.
 
-    A step file imports earlier steps from ``solutions``; registering a passing step file
-    under its solution's name, lowest step first, makes the later steps build on it.
+    A step file imports earlier steps from ``solutions``; ``LearnerSteps`` imports a passing
+    step file under its solution's name, so the later steps build on it.
     """
     if mine:
         passed, others = _passing_steps(target)
+        course.LearnerSteps(passed).install()
         for number in passed:
             name = f"{number:02d}"
             try:
-                module = importlib.import_module(f"steps.step_{name}")
-            except Exception as exc:  # noqa: BLE001 - any error in the learner's file
+                importlib.import_module(f"solutions.solution_{name}")
+            except Exception as exc:  # noqa: BLE001 - any error in the learner's file, said
                 err.print(
-                    f"[yellow]![/] steps/step_{name}.py does not import ({exc}); "
-                    "using the reference instead"
+                    f"[red]✗[/] steps/step_{name}.py passed its check but does not import "
+                    f"now ({type(exc).__name__}: {exc}); check it again: "
+                    f"`python -m checks {name}`"
                 )
-                others.append(number)
-                continue
-            sys.modules[f"solutions.solution_{name}"] = module
-        yours = ", ".join(f"{n:02d}" for n in passed if n not in others) or "none"
+                raise Failure(f"steps/step_{name}.py does not import.") from None
+        yours = ", ".join(f"{n:02d}" for n in passed) or "none"
         err.print(f"[green]✓[/] your steps: {yours}")
         if others:
             listed = ", ".join(f"{n:02d}" for n in sorted(others))
@@ -344,7 +341,7 @@ def _use_steps(mine: bool, target, err) -> dict:
                 f"(`pixi run sNN` checks step NN)"
             )
     return {
-        role: importlib.import_module(f"solutions.solution_{manifest.defining(name).tag}")
+        role: importlib.import_module(f"solutions.solution_{course.defining(name).tag}")
         for role, name in ROLES.items()
     }
 
@@ -355,16 +352,14 @@ ROLES = {"loading": "load_pretrained", "generation": "generate", "cache": "gener
 
 def _model_steps() -> list[int]:
     """The steps GPT-2 is built from: every step up to the last one this command uses."""
-    last = max(manifest.defining(name).number for name in ROLES.values())
-    return [n for n in manifest.numbers() if n <= last]
+    last = max(course.defining(name).number for name in ROLES.values())
+    return [n for n in course.numbers() if n <= last]
 
 
 def _passing_steps(target) -> tuple[list[int], list[int]]:
     """Steps whose last check passed on this very file (what `pixi run progress` shows)."""
-    from checks import progress
-
     numbers = _model_steps()
-    passed = progress.passing(numbers)
+    passed = course.passing(numbers)
     return passed, [n for n in numbers if n not in passed]
 
 
@@ -406,6 +401,7 @@ def _looks_like_path(text: str) -> bool:
 
 def _download(repo_id: str, filenames, err) -> list[Path]:
     """Fetch files from the hub (or its local cache), turning every failure into a Failure."""
+    import httpx
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -435,9 +431,7 @@ def _download(repo_id: str, filenames, err) -> list[Path]:
             raise Failure(f"The HuggingFace hub has no model called {repo_id}.") from None
         except EntryNotFoundError:
             raise Failure(f"{repo_id} on the HuggingFace hub has no {filename}.") from None
-        except Failure:
-            raise
-        except Exception:  # noqa: BLE001 - offline, proxy, DNS: all say the same to a user
+        except (OSError, httpx.HTTPError):  # offline, proxy, DNS: all say the same to a user
             raise Failure(_offline_message(repo_id, filename)) from None
     return paths
 

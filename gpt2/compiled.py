@@ -10,6 +10,7 @@ multiplies its one row by each weight matrix in the order MAX runs faster
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Callable, Sequence
 
@@ -55,7 +56,26 @@ def logits_function(model) -> Callable[[Sequence[int]], np.ndarray]:
         logits = compile_model(model)(to_device(np.asarray([ids], dtype=np.int64), model.device))
         return to_host(logits)[0, -1]
 
-    return last_logits
+    return _remembering(last_logits)
+
+
+def _remembering(last_logits, size: int = 16):
+    """``last_logits`` that answers the same ids again from memory (the last ``size``): many
+    draws from one prompt, with other seeds, pay for one run of the model."""
+    import collections
+
+    seen: collections.OrderedDict = collections.OrderedDict()
+
+    def remembered(ids: Sequence[int]) -> np.ndarray:
+        key = tuple(int(i) for i in ids)
+        if key not in seen:
+            seen[key] = last_logits(ids)
+            if len(seen) > size:
+                seen.popitem(last=False)
+        seen.move_to_end(key)
+        return seen[key].copy()
+
+    return remembered
 
 
 def compile_model(model):
@@ -116,10 +136,14 @@ def cached_function(
 
 
 def compile_twin(model, cached_class: type):
-    """``cached_class`` built like ``model``, holding its weights, compiled (once per model)."""
+    """``cached_class`` built like ``model``, holding its weights, compiled (once per model);
+    or, while ``INTERPRET_TWINS`` is set, run on MAX's eager interpreter (see below)."""
     memo = _CACHED.setdefault(model, {})  # one compiled twin per class, per model
     if cached_class not in memo:
         twin = build(cached_class, model.config, model.device)
+        if INTERPRET_TWINS:
+            memo[cached_class] = _interpreted(twin, model)
+            return memo[cached_class]
         if isinstance(model.device, CPU):
             weights_first(twin)  # the same numbers, faster on one row: see below
         cache_type = TensorType(DType.float32, cache_shape(model, "past_len"), device=model.device)
@@ -131,6 +155,50 @@ def compile_twin(model, cached_class: type):
 
 
 # ANCHOR_END: cached_function
+
+# Whether ``cached_function`` runs the twin without compiling it: each run traced as one lazy
+# graph and executed by MAX's eager interpreter, op by op, on kernels compiled once per
+# machine. The same numbers, and no graph compile to wait for when ``cached_class`` has just
+# changed (the checker sets it: a learner's edited class answers in seconds); a compiled twin
+# runs each decode step ~100× faster, which is what generating text wants.
+INTERPRET_TWINS = False
+
+
+@contextlib.contextmanager
+def interpreting_twins():
+    """Within it, ``cached_function`` runs its twins on the eager interpreter."""
+    global INTERPRET_TWINS
+    before, INTERPRET_TWINS = INTERPRET_TWINS, True
+    try:
+        yield
+    finally:
+        INTERPRET_TWINS = before
+
+
+def _interpreted(twin, model):
+    import hashlib
+
+    from max.experimental import functional as F
+
+    twin.load_state_dict(dict(model.parameters))
+    seen: dict[bytes, tuple] = {}  # a run repeated with the same ids and cache: its answer
+
+    def run(ids, keys, values):
+        key = hashlib.sha256()
+        for tensor in (ids, keys, values):
+            array = to_host(tensor)
+            key.update(repr(array.shape).encode() + array.tobytes())
+        key = key.digest()
+        if key not in seen:
+            with F.lazy():
+                logits, new_keys, new_values = twin(ids, keys, values)
+            logits.to_numpy()  # realizes the whole run: the cache's new tensors with it
+            if len(seen) > 1000:
+                seen.clear()
+            seen[key] = (logits, new_keys, new_values)
+        return seen[key]
+
+    return run
 
 
 # ANCHOR: weights_first

@@ -23,8 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from checks import paths
-from gpt2 import serving
+from gpt2 import course, max_internals, serving
 
 COMPLETION_ROUTES = ("/v1/completions", "/v1/chat/completions")
 
@@ -93,24 +92,21 @@ async def _explained(request, exc):
     """MAX's handler for its HTTP errors, with the ValueError's own message where MAX
     answered only "Value error."."""
     from fastapi import HTTPException
-    from max.serve import api_server
 
     cause = exc.__cause__
     if exc.detail == "Value error." and isinstance(cause, ValueError) and str(cause):
         exc = HTTPException(status_code=exc.status_code, detail=str(cause))
-    return await api_server._openai_http_exception_handler(request, exc)
+    return await max_internals.openai_http_exception_handler(request, exc)
 
 
-def _with_checks(make_app):
-    def fastapi_app(*args, **kwargs):
-        from fastapi import HTTPException
+def with_checks(app):
+    """MAX's FastAPI app with the course's request checks: FastAPI's own middleware and
+    exception-handler hooks, the app itself untouched."""
+    from fastapi import HTTPException
 
-        app = make_app(*args, **kwargs)
-        app.add_exception_handler(HTTPException, _explained)
-        app.add_middleware(RequestChecks)
-        return app
-
-    return fastapi_app
+    app.add_exception_handler(HTTPException, _explained)
+    app.add_middleware(RequestChecks)
+    return app
 
 
 def max_serve_arguments(
@@ -123,7 +119,7 @@ def max_serve_arguments(
         "--model",
         model,
         "--custom-architectures",
-        f"{paths.ROOT}:gpt2.max_architecture",
+        f"{course.ROOT}:gpt2.max_architecture",
         "--devices",
         "gpu" if device == "gpu" else "cpu",
         "--host",
@@ -147,12 +143,9 @@ def serve_environment(source: str, steps: list[int]) -> dict[str, str]:
 def run_max_serve(arguments: list[str]) -> int:
     """Run ``max serve`` in this process, with the request checks above."""
     import click
-    from max._entrypoints import pipelines
-    from max._entrypoints.cli.serve import serve_api_and_model_worker as launcher
 
-    launcher.fastapi_app = _with_checks(launcher.fastapi_app)
     try:
-        pipelines.main.main(args=arguments, prog_name="max", standalone_mode=False)
+        max_internals.serve_with_app_hook(arguments, with_checks)
     except (KeyboardInterrupt, click.exceptions.Abort):
         return 0  # Ctrl-C: MAX has shut its workers down; a clean stop
     except click.exceptions.ClickException as error:
@@ -234,7 +227,7 @@ class RunningServer:
             **serve_environment(source, list(steps)),
             "MAX_SERVE_METRICS_ENDPOINT_PORT": str(free_port()),
             "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(paths.ROOT), os.environ.get("PYTHONPATH")])
+                filter(None, [str(course.ROOT), os.environ.get("PYTHONPATH")])
             ),
             **(extra_env or {}),
         }
@@ -259,7 +252,7 @@ class RunningServer:
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
                 self.command,
-                cwd=paths.ROOT,
+                cwd=course.ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

@@ -42,7 +42,6 @@ from max.pipelines.lib import (
     SupportedArchitecture,
     TextTokenizer,
 )
-from max.pipelines.lib.config.model_config import _select_quantization_encoding
 from max.pipelines.lib.interfaces.arch_config import (
     ArchConfigWithKVCache,
     ArchConfigWithStoredKVParams,
@@ -50,7 +49,9 @@ from max.pipelines.lib.interfaces.arch_config import (
 from max.pipelines.modeling.config_enums import SupportedEncoding, supported_encoding_dtype
 from max.pipelines.modeling.types import PipelineTask
 
+from gpt2 import max_internals
 from gpt2.checkpoint import config_fields
+from gpt2.course import LearnerSteps
 
 # The name HuggingFace's config.json gives GPT-2 under "architectures": MAX looks it up.
 ARCHITECTURE_NAME = "GPT2LMHeadModel"
@@ -115,7 +116,7 @@ class GPT2ServingConfig(ArchConfigWithStoredKVParams, ArchConfigWithKVCache):
         hf = model_config.huggingface_config
         if hf is None:
             raise ValueError(f"{model_config.model_path} has no config.json")
-        encoding = _select_quantization_encoding(model_config, cls.DEFAULT_ENCODING)
+        encoding = max_internals.select_encoding(model_config, cls.DEFAULT_ENCODING)
         devices = [DeviceRef(spec.device_type, spec.id) for spec in model_config.device_specs]
         cache_dtype = cache_dtype_for_encoding(encoding, model_config.kv_cache.kv_cache_format)
         return cls(
@@ -131,7 +132,9 @@ class GPT2ServingConfig(ArchConfigWithStoredKVParams, ArchConfigWithKVCache):
 
 def paged_cache(kv_params: KVCacheParams, flat: tuple[Tensor, ...]) -> PagedCacheValues:
     """The cache's graph inputs, as MAX hands them over flat, back into their structure."""
-    (per_device,) = kv_params.unflatten_kv_inputs(x._graph_value for x in flat)  # one device
+    (per_device,) = kv_params.unflatten_kv_inputs(
+        max_internals.graph_value(x) for x in flat
+    )  # one device
     return per_device
 
 
@@ -174,16 +177,15 @@ def convert_for_serving(state_dict: dict[str, Weights], **_: Any) -> dict[str, W
 
 
 def served_class() -> type:
-    """Step 14's model class: from the module ``python -m gpt2 serve`` chose."""
+    """Step 14's model class: from the module ``python -m gpt2 serve`` chose, built on the
+    learner's passing steps where it chose them (``LearnerSteps``)."""
     import importlib
     import importlib.util
-    import sys
 
-    for number in filter(None, os.environ.get(STEPS_VARIABLE, "").split(",")):
-        tag = f"{int(number):02d}"
-        sys.modules[f"solutions.solution_{tag}"] = importlib.import_module(f"steps.step_{tag}")
+    chosen = [int(n) for n in os.environ.get(STEPS_VARIABLE, "").split(",") if n]
+    LearnerSteps(chosen).install()
     source = os.environ.get(SOURCE_VARIABLE, "solutions.solution_14")
-    if source.endswith(".py"):  # a file: the checker's copy of the learner's step
+    if source.endswith(".py"):  # a file: the learner's step, as the check names it
         spec = importlib.util.spec_from_file_location("_served_step", source)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

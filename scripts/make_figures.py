@@ -76,7 +76,7 @@ def _mask_values(seq_len: int, past_len: int):
     """The mask as the reference solution computes it, with MAX on the CPU."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from checks import runtime
+    from gpt2 import runtime
 
     target = runtime.pick_device("cpu")
     from solutions.solution_02 import causal_mask
@@ -430,10 +430,13 @@ def _attention_weights(seq_len: int = 12):
     from max.dtype import DType
     from max.experimental import functional as F
 
-    from checks import engine, runtime, seeded
+    from checks import engine, seeded
     from checks.spec import Case
-    from checks.specs.step_07 import SPEC
+    from gpt2 import runtime
+    from solutions.solution_01 import GPT2Config
     from solutions.solution_07 import GPT2MultiHeadAttention
+
+    SPEC = engine.spec(7)
 
     class AttentionWeights(GPT2MultiHeadAttention):
         def forward(self, hidden_states, identity):
@@ -442,12 +445,12 @@ def _attention_weights(seq_len: int = 12):
             return self.attend(self.split_heads(q), self.split_heads(k), identity)
 
     target = runtime.pick_device("cpu")
-    config = engine.small_config(SPEC)
+    config = GPT2Config(**SPEC.module.config)
     with runtime.building(target):
-        module = SPEC.build(AttentionWeights, config)
-    weights = seeded.weights(seeded.shapes(module), seed=1000 + SPEC.number)
+        module = SPEC.module.build(AttentionWeights, config)
+    weights = seeded.weights(seeded.shapes(module), seed=1000 + 7)
     case = Case(("batch", "seq", "n_embd"), {"batch": 1, "seq": seq_len})
-    x = seeded.inputs(case, config, np.random.default_rng(SPEC.number))
+    x = seeded.inputs(case, config, np.random.default_rng(7))
     identity = np.broadcast_to(
         np.eye(seq_len, dtype=np.float32), (1, config.n_head, seq_len, seq_len)
     )

@@ -192,11 +192,12 @@ def generate_cached(
 
 # ANCHOR: cached_function
 def cached_function(
-    model: GPT2LMHeadModel, cached_class: type = GPT2CachedLMHeadModel
+    model: GPT2LMHeadModel, cached_class: type | None = None
 ) -> Callable[[Sequence[int], Cache], tuple[np.ndarray, Cache]]:
     """``(ids, cache) -> (logits of the last position, longer cache)``, with this step's
-    cached model compiled once per model, ``model``'s weights loaded into it."""
-    return compiled.cached_function(model, cached_class)
+    cached model (or ``cached_class``) compiled once per model, ``model``'s weights loaded
+    into it."""
+    return compiled.cached_function(model, cached_class or GPT2CachedLMHeadModel)
 
 
 # ANCHOR_END: cached_function

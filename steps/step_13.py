@@ -107,7 +107,7 @@ class GPT2CachedLMHeadModel(GPT2LMHeadModel):
         # ---- your code starts here ----
         # TODO: as step 09's forward, the positions continuing after the cached ones and each
         # block given its slice of the caches; the head on the last position only; return the
-        # logits and both caches, one more position each. About 10 lines.
+        # logits and both caches, each seq positions longer. About 10 lines.
         raise NotImplementedError("GPT2CachedLMHeadModel.forward")
         # ---- your code ends here ----
 
@@ -170,11 +170,12 @@ def generate_cached(
 
 # ANCHOR: cached_function
 def cached_function(
-    model: GPT2LMHeadModel, cached_class: type = GPT2CachedLMHeadModel
+    model: GPT2LMHeadModel, cached_class: type | None = None
 ) -> Callable[[Sequence[int], Cache], tuple[np.ndarray, Cache]]:
     """``(ids, cache) -> (logits of the last position, longer cache)``, with this step's
-    cached model compiled once per model, ``model``'s weights loaded into it."""
-    return compiled.cached_function(model, cached_class)
+    cached model (or ``cached_class``) compiled once per model, ``model``'s weights loaded
+    into it."""
+    return compiled.cached_function(model, cached_class or GPT2CachedLMHeadModel)
 
 
 # ANCHOR_END: cached_function

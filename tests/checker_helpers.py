@@ -1,8 +1,7 @@
 """Helpers for the tests that run `python -m checks` the way a learner does: in a subprocess.
 
-``copy_repo`` makes a throw-away copy of the course (steps 01-06 only, whose MAX graphs the
-checker has usually compiled already), sharing the real compiled-graph cache so that nothing
-is compiled twice, but with its own progress file. Tests never write into the real repo.
+``copy_repo`` makes a throw-away copy of the course (steps 01-06 only), with its own progress
+file. Tests never write into the real repo.
 """
 
 from __future__ import annotations
@@ -14,10 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from checks import paths
+from gpt2 import course
 
-ROOT = paths.ROOT
-MEF_CACHE = Path(os.environ.get("GPT2_CHECKS_CACHE", ROOT / ".cache" / "checks")) / "mef"
+ROOT = course.ROOT
 STEPS = range(1, 7)  # the steps every copy keeps; later ones may be half-written elsewhere
 
 NUMBERED = re.compile(r"(?:step|solution)_(\d\d)\.(?:py|md)")
@@ -29,10 +27,17 @@ def _keep(name: str, steps) -> bool:
 
 
 def copy_repo(dest: Path, steps=STEPS) -> Path:
-    """A copy of the course under ``dest`` with only ``steps``; returns its root."""
+    """A copy of the course under ``dest`` with only ``steps`` (None: the whole course, with
+    everything its test suite reads); returns its root."""
     dest.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "build")
-    for folder in ("checks", "gpt2", "solutions", "steps", "book", "tests"):
+    folders = ["checks", "gpt2", "solutions", "steps", "book", "tests"]
+    if steps is None:
+        steps = range(1, 100)
+        folders += ["benchmarks", "scripts", ".ci"]
+        for name in ("CONTRIBUTING.md", "LICENSE", ".gitignore"):
+            shutil.copy2(ROOT / name, dest / name)
+    for folder in folders:
         src = ROOT / folder
         if not src.exists():
             continue
@@ -40,17 +45,19 @@ def copy_repo(dest: Path, steps=STEPS) -> Path:
         for path in list((dest / folder).rglob("*")):
             if path.is_file() and not _keep(path.name, steps):
                 path.unlink()
-    for name in ("pixi.toml", "pyproject.toml", "course.toml"):
+    for name in ("pixi.toml", "pyproject.toml", "course.toml", "README.md"):
         if (ROOT / name).exists():
             shutil.copy2(ROOT / name, dest / name)
     # Registrations of the steps left out go too, so the copy is a consistent course.
     _drop_lines(dest / "pixi.toml", r"^s(\d\d)\s*=", steps)
     _drop_lines(dest / "book" / "src" / "SUMMARY.md", r"\(step_(\d\d)\.md\)", steps)
     _drop_manifest_entries(dest / "course.toml", steps)
-    cache = dest / ".cache" / "checks"
-    cache.mkdir(parents=True)
-    MEF_CACHE.mkdir(parents=True, exist_ok=True)
-    (cache / "mef").symlink_to(MEF_CACHE, target_is_directory=True)
+    _drop_lines(dest / "README.md", r"^\| (\d\d) \|", steps)
+    from checks import derived
+
+    for path, text in derived.rendered(dest).items():  # the contract page, for these steps
+        path.write_text(text)
+    (dest / ".cache" / "checks").mkdir(parents=True)
     return dest
 
 

@@ -11,14 +11,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # No background warm-up from the checks the tests run: it would compete for the cores (the
-# tests of the warm-up itself turn it back on). Checks then compile before they answer.
+# tests of the warm-up itself turn it back on). MAX then compiles each kernel on first use.
 os.environ.setdefault("GPT2_CHECKS_WARMUP", "0")
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from checks import runtime  # noqa: E402
+from checks import warmup  # noqa: E402
+from gpt2 import runtime  # noqa: E402
 
 runtime.quiet_max()
+warmup.use_course_kernels()  # as a check's process does: the warm-up's kernels, once ready
 
 
 @pytest.fixture(scope="session")

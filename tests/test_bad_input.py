@@ -203,7 +203,8 @@ def test_printing_alone_is_not_a_failure(tmp_path):
     result = run_checks("04", "--file", str(path))
     assert result.returncode == 0, result.stdout
     assert_clean(result.stdout)
-    assert result.stdout.count("shape: [Dim('batch'), Dim('seq')") == 1  # shown once, not per trace
+    assert result.stdout.count("shape: [Dim(2), Dim(7), Dim(48)]") == 1  # each case's, once
+    assert result.stdout.count("shape: [Dim(3), Dim(1), Dim(48)]") == 1
 
 
 def test_sys_exit_at_import(tmp_path):

@@ -11,9 +11,9 @@ import json
 import subprocess
 import sys
 
-from checks import paths
+from gpt2 import course
 
-ROOT = paths.ROOT
+ROOT = course.ROOT
 TINY = ROOT / "checks" / "data" / "tiny-gpt2"
 QUICK = ["--model", str(TINY), "--prompt-tokens", "5", "--new-tokens", "6", "9", "--repeats",
          "1", "--no-cold"]  # fmt: skip

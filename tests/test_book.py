@@ -30,9 +30,10 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from checker_helpers import pixi_tasks
 
-from checks import paths, registry
+from checks import engine
+from gpt2 import course
 
-ROOT = paths.ROOT
+ROOT = course.ROOT
 BOOK = ROOT / "book"
 SRC = BOOK / "src"
 FIGURES = SRC / "figures"
@@ -92,7 +93,7 @@ def test_book_builds_without_warnings(built):
 # --------------------------------------------------------------------------- structure
 
 
-@pytest.mark.parametrize("number", registry.numbers())
+@pytest.mark.parametrize("number", course.numbers())
 def test_every_step_has_a_chapter_in_the_summary(number):
     assert _chapter(number).is_file(), (
         f"step {number:02d} has no chapter book/src/step_{number:02d}.md"
@@ -110,7 +111,7 @@ def test_every_page_is_in_the_summary_and_every_entry_exists():
 
 
 def test_no_chapter_without_a_step():
-    numbers = set(registry.numbers())
+    numbers = set(course.numbers())
     for page in SRC.glob("step_*.md"):
         number = int(re.fullmatch(r"step_(\d\d)\.md", page.name).group(1))
         assert number in numbers, f"{page.name} has no checks/specs/step_{number:02d}.py"
@@ -161,7 +162,7 @@ def test_includes_resolve_to_real_anchored_code():
     assert seen, "the book includes no code at all"
 
 
-@pytest.mark.parametrize("number", registry.numbers())
+@pytest.mark.parametrize("number", course.numbers())
 def test_chapter_includes_its_skeleton_and_hides_its_solution(number):
     text = _chapter(number).read_text()
     skeleton = f"../../steps/step_{number:02d}.py:"
@@ -178,7 +179,7 @@ def test_chapter_includes_its_skeleton_and_hides_its_solution(number):
     assert solution not in outside, f"chapter {number:02d} shows its solution unfolded"
 
 
-@pytest.mark.parametrize("number", registry.numbers())
+@pytest.mark.parametrize("number", course.numbers())
 def test_chapter_ends_with_how_to_check_and_a_real_pass(number):
     text = _chapter(number).read_text()
     assert f"pixi run s{number:02d}" in text
@@ -325,13 +326,14 @@ def _pasted_parameter_lines():
 @pytest.mark.parametrize("number,listed", list(_pasted_parameter_lines()))
 def test_pasted_pass_output_lists_the_references_parameters(number, listed):
     """A transcript must still be true: rebuild the reference lazily and list its parameters."""
-    from checks import engine, runtime, seeded
+    from checks import seeded
+    from gpt2 import runtime
+    from solutions.solution_01 import GPT2Config
 
-    spec = registry.spec(number)
-    config = engine.small_config(spec)
-    cls = getattr(engine.solution_module(number), spec.name)
+    how = engine.spec(number).module
+    cls = getattr(engine.reference_module(number), how.name)
     with runtime.building(runtime.pick_device("cpu")):
-        module = spec.build(cls, config)
+        module = how.build(cls, GPT2Config(**how.config))
     expected = ", ".join(f"{n} {list(s)}" for n, s in seeded.shapes(module).items())
     assert listed == expected
 

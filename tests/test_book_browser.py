@@ -21,9 +21,9 @@ import threading
 
 import pytest
 
-from checks import paths
+from gpt2 import course
 
-ROOT = paths.ROOT
+ROOT = course.ROOT
 BOOK = ROOT / "book"
 ARTIFACTS = ROOT / "test-artifacts"
 ARGS = [

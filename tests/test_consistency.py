@@ -16,13 +16,13 @@ import re
 import pytest
 from checker_helpers import pixi_tasks
 
-from checks import paths, registry
+from gpt2 import course
 
-ROOT = paths.ROOT
+ROOT = course.ROOT
 REGION = re.compile(
     r"(# ---- your code starts here ----\n).*?(\s*# ---- your code ends here ----)", re.S
 )
-NUMBERS = registry.numbers()
+NUMBERS = course.numbers()
 
 
 def _outside_regions(text: str) -> str:
@@ -35,7 +35,7 @@ def test_steps_are_numbered_from_one_without_gaps():
 
 
 @pytest.mark.parametrize("number", NUMBERS)
-def test_step_has_all_four_parts(number):
+def test_step_has_all_its_parts(number):
     for part in (
         f"steps/step_{number:02d}.py",
         f"solutions/solution_{number:02d}.py",
@@ -78,10 +78,9 @@ def _signature(obj) -> str:
 
 @pytest.mark.parametrize("number", NUMBERS)
 def test_public_names_and_signatures_match(number):
-    spec = registry.spec(number)
     skeleton = importlib.import_module(f"steps.step_{number:02d}")
     solution = importlib.import_module(f"solutions.solution_{number:02d}")
-    for name in spec.public:
+    for name in course.step(number).names:
         mine, ref = getattr(skeleton, name), getattr(solution, name)
         assert type(mine) is type(ref), name
         if inspect.isfunction(ref):

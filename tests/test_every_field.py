@@ -4,7 +4,7 @@
 The check's config gives every field a value of its own (``checks.spec.SMALL_CONFIG``), and
 builds modules with GPT-2's n_inner = None too (``OTHER_CONFIGS``). Most fields change the
 parameters' shapes, which the check compares without running anything; the others (the head
-count, eps) change the numbers, which takes an eager run: those cases are marked slow. The
+count, eps) change the numbers, which the eager run shows. The
 knobs of sampling are tested together in step 12's cases, and a sampler that takes them in
 the wrong order is a known mistake there (tests/test_meta.py runs its example).
 """
@@ -15,7 +15,7 @@ import dataclasses
 
 import pytest
 
-from checks import engine, registry
+from checks import engine
 from checks.spec import SMALL_CONFIG
 from solutions.solution_01 import GPT2Config
 
@@ -31,7 +31,6 @@ USES = {
     9: tuple(f.name for f in dataclasses.fields(GPT2Config)),
     10: tuple(f.name for f in dataclasses.fields(GPT2Config)),
 }
-NUMBERS_ONLY = ("n_head", "layer_norm_epsilon")  # same shapes: only the numbers tell
 
 
 def test_the_checks_config_differs_from_gpt2_small_in_every_field():
@@ -41,8 +40,7 @@ def test_the_checks_config_differs_from_gpt2_small_in_every_field():
 
 def _ignoring(number: int, field: str) -> str:
     """A learner's file for step ``number`` whose module uses GPT-2 small's ``field``."""
-    spec = registry.spec(number)
-    name = spec.name
+    name = engine.spec(number).module.name
     value = getattr(GPT2_SMALL, field)
     if number == 3:  # LayerNorm(dim, *, eps): the learner keeps the default eps
         init = "    def __init__(self, dim, *, eps=1e-5):\n        super().__init__(dim)\n"
@@ -66,7 +64,6 @@ CASES = [
         number,
         field,
         id=f"{number:02d}-{field}",
-        marks=[pytest.mark.slow] if field in NUMBERS_ONLY else [],
     )
     for number, fields in USES.items()
     for field in fields
@@ -77,7 +74,7 @@ CASES = [
 def test_a_module_that_ignores_a_field_fails(number, field, tmp_path, cpu):
     path = tmp_path / f"step_{number:02d}.py"
     path.write_text(_ignoring(number, field))
-    report = engine.run(registry.spec(number), path, cpu, eager_first=True)
+    report = engine.check(number, path, cpu)
     assert not report.passed, f"step {number:02d} passes a module that ignores {field}"
     assert report.problem is None, report.problem  # a real check, not a crash
 
@@ -89,4 +86,4 @@ def test_the_reference_itself_passes_the_same_way(tmp_path, cpu):
         "from solutions.solution_05 import GPT2TokenEmbeddings as _Reference\n\n\n"
         "class GPT2TokenEmbeddings(_Reference):\n    pass\n"
     )
-    assert engine.run(registry.spec(5), path, cpu, eager_first=True).passed
+    assert engine.check(5, path, cpu).passed

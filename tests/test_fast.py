@@ -13,16 +13,14 @@ import numpy as np
 import pytest
 from max.dtype import DType
 
-from checks import paths, runtime
-from gpt2 import compiled, fast
+from gpt2 import compiled, course, fast
 
 
 @pytest.fixture(scope="module")
 def model(cpu):
     from solutions.solution_11 import load_pretrained
 
-    runtime.cache_every_compile(cpu)
-    return load_pretrained(paths.TINY_GPT2, device=cpu.device)[1]
+    return load_pretrained(course.TINY_GPT2, device=cpu.device)[1]
 
 
 def test_capacity_is_the_next_power_of_two_within_the_context():

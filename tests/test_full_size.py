@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from checks import runtime
+from gpt2 import runtime
 
 pytestmark = pytest.mark.slow
 

@@ -12,19 +12,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from checks import paths, runtime
+from gpt2 import course
 from solutions.solution_11 import load_pretrained
 from solutions.solution_12 import generate, logits_function, next_token
 from solutions.solution_13 import cached_function, empty_cache, generate_cached
 
-ROOT = paths.ROOT
+ROOT = course.ROOT
 TINY = ROOT / "checks" / "data" / "tiny-gpt2"
 PROMPTS = [[287, 257, 263, 89, 272, 294, 76], [0], [5, 17, 200, 41]]
 
 
 @pytest.fixture(scope="module")
 def model(cpu):
-    runtime.cache_every_compile(cpu)  # compiled graphs are kept across runs, as the checks do
     return load_pretrained(TINY)[1]
 
 

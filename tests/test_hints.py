@@ -8,9 +8,10 @@ import re
 import pytest
 from checker_helpers import ROOT, run_checks
 
-from checks import hints, manifest
+from checks import hints
+from gpt2 import course
 
-STEPS = manifest.steps()
+STEPS = course.steps()
 REGION = re.compile(
     r"# ---- your code starts here ----\n(.*?)# ---- your code ends here ----", re.S
 )
@@ -55,7 +56,7 @@ def test_the_ladder_climbs_remembers_and_starts_again(tmp_path):
         shown.append(result.stdout)
     for level in range(1, len(hints.LEVELS) + 1):
         assert f"hint {level} of {len(hints.LEVELS)}" in shown[level - 1]
-        assert manifest.step(6).hints[level - 1][:40] in " ".join(shown[level - 1].split())
+        assert course.step(6).hints[level - 1][:40] in " ".join(shown[level - 1].split())
     assert f"hint {len(hints.LEVELS)} of" in shown[-1]  # the last one again
     assert "last hint" in shown[-1]
     reset = run_checks("06", "--hint", "0", env=env)

@@ -1,8 +1,9 @@
 """The manifest (course.toml) is the course's one registry: everything else agrees with it.
 
-pixi's tasks, the book's SUMMARY.md and contract page, README's table of steps, the specs,
+pixi's tasks, the book's SUMMARY.md and contract page, README's table of steps are written
+from it (`python -m checks sync`, checks/derived.py) and held to it here, as are the specs,
 the skeletons' and solutions' public names and signatures, and the steps `python -m gpt2`
-uses are derived from it or held to it here. Nothing outside this repository is read.
+uses. Nothing outside this repository is read.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import re
 import pytest
 from checker_helpers import pixi_tasks
 
-from checks import manifest, registry
-from checks.paths import ROOT
+from checks import derived, engine
+from gpt2 import course
+from gpt2.course import ROOT
 
-STEPS = manifest.steps()
+STEPS = course.steps()
 NUMBERS = [s.number for s in STEPS]
 
 
@@ -51,12 +53,10 @@ def test_readme_table_is_the_manifest():
     assert [(int(n), text) for n, text in rows] == [(s.number, s.you_write) for s in STEPS]
 
 
-def test_the_contract_page_is_made_from_the_manifest():
-    page = ROOT / "book" / "src" / "contract.md"
-    assert page.read_text() == manifest.contract_markdown(), (
-        "book/src/contract.md is out of date: regenerate it with "
-        "python -c 'from checks import manifest; print(manifest.contract_markdown(), end=\"\")'"
-        " > book/src/contract.md"
+@pytest.mark.parametrize("path", list(derived.rendered()), ids=lambda p: p.name)
+def test_every_derived_file_is_what_the_manifest_writes(path):
+    assert path.read_text() == derived.rendered()[path], (
+        f"{path.relative_to(ROOT)} is out of date: `python -m checks sync` rewrites it"
     )
     assert "(contract.md)" in (ROOT / "book" / "src" / "SUMMARY.md").read_text()
 
@@ -65,14 +65,24 @@ def test_the_contract_page_would_show_a_change():
     changed = dataclasses.replace(STEPS[0], title=STEPS[0].title)
     public = dataclasses.replace(changed.public[0], signature="(something_else: int)")
     entries = (dataclasses.replace(changed, public=(public,)), *STEPS[1:])
-    assert manifest.contract_markdown(entries) != manifest.contract_markdown()
+    assert derived.contract("", entries) != derived.contract("", STEPS)
 
 
 @pytest.mark.parametrize("entry", STEPS, ids=[s.tag for s in STEPS])
 def test_spec_kind_agrees_with_the_manifest(entry):
-    assert registry.spec(entry.number).kind == entry.kind
-    assert registry.spec(entry.number).title == entry.title
-    assert registry.spec(entry.number).public == entry.names
+    spec = engine.spec(entry.number)
+    assert (spec.module is not None) == (entry.kind == "module")
+    if spec.module is not None:
+        assert spec.module.name in entry.names
+
+
+_MODULE_PREFIX = re.compile(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Z]\w*)")
+
+
+def plain_signature(text: str) -> str:
+    """A signature as the manifest writes it: no module paths (``max.experimental.tensor.
+    Tensor`` → ``Tensor``), no quotes around postponed annotations."""
+    return _MODULE_PREFIX.sub("", text.replace("'", ""))
 
 
 def _signature(obj) -> str:
@@ -82,8 +92,8 @@ def _signature(obj) -> str:
             for method in ("__init__", "forward")
             if method in vars(obj)
         ]
-        return manifest.plain_signature("; ".join(parts))
-    return manifest.plain_signature(str(inspect.signature(obj)))
+        return plain_signature("; ".join(parts))
+    return plain_signature(str(inspect.signature(obj)))
 
 
 @pytest.mark.parametrize("entry", STEPS, ids=[s.tag for s in STEPS])
@@ -104,8 +114,8 @@ def test_gpt2_command_takes_its_steps_from_the_manifest():
 
     SERVED = cli.SERVED
     for name in cli.ROLES.values():
-        assert name in manifest.defining(name).names
-    assert SERVED in manifest.defining(SERVED).names
+        assert name in course.defining(name).names
+    assert SERVED in course.defining(SERVED).names
     # The course ends with what the command needs: generation, then serving.
     assert sorted({*cli._model_steps(), cli.SERVED_STEP}) == NUMBERS
 
@@ -114,4 +124,4 @@ def test_plain_signature_drops_module_paths_only():
     text = (
         "(x: max.experimental.tensor.Tensor, y: np.ndarray) -> 'solutions.solution_01.GPT2Config'"
     )
-    assert manifest.plain_signature(text) == "(x: Tensor, y: np.ndarray) -> GPT2Config"
+    assert plain_signature(text) == "(x: Tensor, y: np.ndarray) -> GPT2Config"

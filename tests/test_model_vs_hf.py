@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from checks import runtime
+from gpt2 import runtime
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

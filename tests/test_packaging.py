@@ -93,3 +93,27 @@ def test_the_tests_detector_detects_a_path_into_tests():
     assert _paths_into_tests('ROOT / "tests" / "fixtures"\n')
     assert _paths_into_tests('open("tests/fixtures/x")\n')
     assert not _paths_into_tests('"""See tests/test_x.py."""\n')
+
+
+def _readme_block(marker: str) -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(rf"<!-- ci: {re.escape(marker)}\b.*?-->\n```\w*\n(.*?)```", readme, re.S)
+    assert found, f"README.md has no block marked 'ci: {marker}' (.ci/run reads it)"
+    return [line.split("#")[0].strip() for line in found.group(1).splitlines()]
+
+
+def test_the_setup_chapter_gives_readmes_set_up_lines():
+    """CI runs README's set-up lines as written (.ci/run); the book's must be the same."""
+    chapter = (ROOT / "book" / "src" / "setup.md").read_text()
+    commands = {line[2:].strip() for line in chapter.splitlines() if line.startswith("$ ")}
+    for marker in ("pip set-up", "test set-up"):
+        for line in _readme_block(marker)[:2]:
+            assert line in commands, f"book/src/setup.md does not give README's line: {line}"
+
+
+def test_ci_runs_readmes_set_up_lines():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'readme_lines.py "pip set-up"' in ci and 'readme_lines.py "test set-up"' in ci
+    assert "pip install" not in ci  # every install line comes from README.md
+    first = _readme_block("pip set-up")[0]
+    assert first.startswith("python3 -m venv .venv && . .venv/bin/activate && ")

@@ -20,11 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from checks import paths
+from gpt2 import course
 
 openai = pytest.importorskip("openai")
 
-MODEL = str(paths.TINY_GPT2)
+MODEL = str(course.TINY_GPT2)
 PROMPTS = ([287, 257, 263, 89, 272, 294, 76], [5, 17], [40, 69, 76, 76, 79, 283, 79, 82, 76, 68])
 
 
@@ -48,7 +48,7 @@ def reference():
     from solutions.solution_11 import load_pretrained
     from solutions.solution_12 import generate
 
-    model = load_pretrained(paths.TINY_GPT2)[1]
+    model = load_pretrained(course.TINY_GPT2)[1]
     return lambda prompt, new: generate(model, prompt, new)
 
 
@@ -164,7 +164,7 @@ def test_gpt2_serve_answers_and_stops_on_ctrl_c(tmp_path):
     from gpt2.cli import DEFAULT_MODEL, SERVE_FILES
     from gpt2.server import free_port
 
-    cache = fill_hub_cache(tmp_path / "hub", DEFAULT_MODEL, paths.TINY_GPT2, SERVE_FILES)
+    cache = fill_hub_cache(tmp_path / "hub", DEFAULT_MODEL, course.TINY_GPT2, SERVE_FILES)
     port = free_port()
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
@@ -180,7 +180,7 @@ def test_gpt2_serve_answers_and_stops_on_ctrl_c(tmp_path):
                 "--port",
                 str(port),
             ],  # fmt: skip
-            cwd=paths.ROOT,
+            cwd=course.ROOT,
             env={
                 **os.environ,
                 **offline_env(cache),
@@ -217,4 +217,50 @@ def test_gpt2_serve_answers_and_stops_on_ctrl_c(tmp_path):
         assert "your steps:" in text  # --mine lists the learner's passing steps
     finally:
         if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow  # a second server (tens of seconds once MAX has compiled the model)
+def test_the_chapters_serve_command_and_client_work_as_written(tmp_path):
+    """book/src/step_14.md: `python -m gpt2 serve --model checks/data/tiny-gpt2` (its pip
+    form), then the chapter's client listing, book/listings/step_14_client.py, unchanged."""
+    import subprocess
+    import sys
+    import time
+
+    from gpt2.server import free_port
+
+    chapter = (course.ROOT / "book" / "src" / "step_14.md").read_text()
+    assert "$ pixi run serve --model checks/data/tiny-gpt2\n" in chapter
+    assert "{{#include ../listings/step_14_client.py:client}}" in chapter
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gpt2", "serve", "--model", "checks/data/tiny-gpt2"],
+            cwd=course.ROOT,
+            env={**os.environ, "MAX_SERVE_METRICS_ENDPOINT_PORT": str(free_port())},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                urllib.request.urlopen("http://127.0.0.1:8000/v1/models", timeout=5)
+                break
+            except OSError:
+                time.sleep(1)
+        listing = course.ROOT / "book" / "listings" / "step_14_client.py"
+        reply = subprocess.run(
+            [sys.executable, str(listing)], capture_output=True, text=True, timeout=300
+        )
+        assert reply.returncode == 0, reply.stderr
+        assert reply.stdout.strip(), "the client printed no text"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from checks import runtime
+from gpt2 import runtime
 from tests.conftest import compile_and_run
 
 torch = pytest.importorskip("torch")

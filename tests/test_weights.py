@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from hub_cache import fill_hub_cache, offline_env
 
-from checks import paths, runtime
+from gpt2 import course, runtime
 from solutions.solution_11 import CheckpointError, convert_hf_weights, load_pretrained
 
-ROOT = paths.ROOT
+ROOT = course.ROOT
 FIXTURES = ROOT / "checks" / "data"
 HUB = FIXTURES / "tiny-gpt2"
 PREFIXED = FIXTURES / "tiny-gpt2-prefixed"
@@ -172,7 +172,7 @@ def test_a_hub_id_loads_from_the_hub_cache(expected, tmp_path):
     out = tmp_path / "loaded.npz"
     code = (
         "import sys, numpy as np\n"
-        "from checks import runtime\n"
+        "from gpt2 import runtime\n"
         "from solutions.solution_11 import load_pretrained\n"
         "config, model = load_pretrained('openai-community/gpt2')\n"
         "np.savez(sys.argv[1], **{n: runtime.to_numpy(t) for n, t in model.parameters})\n"

@@ -2,14 +2,14 @@
 
 import dataclasses
 
-from checks.spec import Mistake, ValueStep, solution_with
+from checks.spec import Mistake, Spec, solution_with
 from gpt2.checkpoint import CONFIG_FIELDS
 
 FIELDS = CONFIG_FIELDS  # GPT2Config's fields: the ones config.json fills in
 MISSING = "<missing>"
 
 
-def evaluate(ns, case, target):
+def run(ns, case, ctx):
     if case == "dataclass":
         return dataclasses.is_dataclass(ns.GPT2Config)
     if case == "keywords":
@@ -18,15 +18,17 @@ def evaluate(ns, case, target):
     return getattr(ns.GPT2Config(), case, MISSING)
 
 
-def expected(case, reference):
+def expected(case, ctx):
     if case in FIELDS:  # the truth is HuggingFace's GPT-2, not our own solution
         from transformers import GPT2Config as HFConfig
 
         return getattr(HFConfig(), case)
-    return reference
+    from solutions import solution_01
+
+    return run(solution_01, case, ctx)
 
 
-def compare(actual, wanted):
+def compare(actual, wanted, tol=None):
     if actual == MISSING:
         return False, "no such field"
     if actual != wanted or type(actual) is not type(wanted):
@@ -35,13 +37,21 @@ def compare(actual, wanted):
 
 
 def _only(field, value):
-    return lambda reference, case: value if case == field else reference
+    """The reference's GPT2Config with one default changed."""
+
+    def variant(config_class):
+        return dataclasses.make_dataclass(
+            "GPT2Config",
+            [(field, type(value), dataclasses.field(default=value))],
+            bases=(config_class,),
+        )
+
+    return variant
 
 
-SPEC = ValueStep(
-    number=1,
+SPEC = Spec(
     cases=("dataclass", *FIELDS, "keywords"),
-    evaluate=evaluate,
+    run=run,
     expected=expected,
     compare=compare,
     describe=lambda case: {

@@ -1,10 +1,10 @@
 """Step 02 · Causal mask: exact values for several (seq_len, past_len) pairs."""
 
 import numpy as np
+from max.experimental.tensor import Tensor
 
-from checks.engine import compare_arrays
-from checks.runtime import to_numpy
-from checks.spec import Mistake, ValueStep
+from checks.spec import Mistake, Spec, exact
+from gpt2.runtime import to_numpy
 
 
 def _example(n_keys: str, blocked: str, visible: str = "0.0", hidden: str = "-np.inf") -> str:
@@ -25,13 +25,25 @@ def causal_mask(seq_len, past_len=0, *, dtype, device):
 NEG_INF = np.float32("-inf")
 
 
-def evaluate(ns, case, target):
+def run(ns, case, ctx):
     seq_len, past_len = case
+    target = ctx.target
     return to_numpy(ns.causal_mask(seq_len, past_len, dtype=target.dtype, device=target.device))
 
 
-def compare(actual, expected):
-    return compare_arrays(actual, expected, atol=0.0, rtol=0.0)
+def changed(wrong_values):
+    """A variant: the reference's ``causal_mask``, its values changed by
+    ``wrong_values(mask, (seq_len, past_len))``."""
+
+    def variant(causal_mask):
+        def wrong(seq_len, past_len=0, *, dtype, device):
+            mask = to_numpy(causal_mask(seq_len, past_len, dtype=dtype, device=device))
+            values = np.ascontiguousarray(wrong_values(mask, (seq_len, past_len)))
+            return Tensor.from_dlpack(values).to(device)
+
+        return wrong
+
+    return variant
 
 
 def _visible(reference):
@@ -82,39 +94,38 @@ def finite_negative(actual, expected):
     )
 
 
-SPEC = ValueStep(
-    number=2,
+SPEC = Spec(
     cases=((1, 0), (4, 0), (3, 2), (1, 5), (6, 3)),
-    evaluate=evaluate,
-    compare=compare,
+    run=run,
+    compare=exact,
     describe=lambda case: f"causal_mask(seq_len={case[0]}, past_len={case[1]})",
     mistakes=(
         Mistake(
             "hides-diagonal",
             "Your mask also hides the diagonal: a token may attend to itself (key j = past_len "
             "+ i). Keep num_upper=past_len, not past_len - 1.",
-            variant=hides_diagonal,
+            variant=changed(hides_diagonal),
             example=_example("past_len + seq_len", "j >= past_len + i"),
         ),
         Mistake(
             "past-ignored",
             "Your mask ignores past_len: it must have past_len + seq_len columns, and query i "
             "sits at position past_len + i, so it sees all past_len cached keys.",
-            variant=past_ignored_square,
+            variant=changed(past_ignored_square),
             example=_example("seq_len", "j > i"),
         ),
         Mistake(
             "past-ignored-offset",
             "Your mask has the right width but treats query i as position i. With a cache, "
             "query i is at position past_len + i: shift the diagonal by past_len.",
-            variant=past_ignored_offset,
+            variant=changed(past_ignored_offset),
             example=_example("past_len + seq_len", "j > i"),
         ),
         Mistake(
             "future-visible",
             "Your mask is the wrong way round: it hides the past and shows the future. "
             "-inf belongs above the diagonal (j > past_len + i).",
-            variant=future_visible,
+            variant=changed(future_visible),
             example=_example("past_len + seq_len", "j < past_len + i"),
         ),
         Mistake(

@@ -2,7 +2,7 @@
 
 from max.experimental import functional as F
 
-from checks.spec import Case, Mistake, ModuleStep
+from checks.spec import Case, Mistake, module_step
 
 
 def unbiased_variance(cls):
@@ -66,9 +66,8 @@ def times_std(cls):
     return TimesStd
 
 
-SPEC = ModuleStep(
-    number=3,
-    name="LayerNorm",
+SPEC = module_step(
+    "LayerNorm",
     # A larger epsilon than GPT-2's makes "where does eps go" visible in the numbers.
     build=lambda cls, config: cls(config.n_embd, eps=config.layer_norm_epsilon),
     cases=(

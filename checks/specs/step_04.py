@@ -2,7 +2,7 @@
 
 from max.experimental import functional as F
 
-from checks.spec import Case, Mistake, ModuleStep
+from checks.spec import Case, Mistake, module_step
 
 
 def with_activation(activation):
@@ -24,9 +24,8 @@ def activation_after_projection(cls):
     return After
 
 
-SPEC = ModuleStep(
-    number=4,
-    name="GPT2MLP",
+SPEC = module_step(
+    "GPT2MLP",
     build=lambda cls, config: cls(4 * config.n_embd, config),
     cases=(
         Case(("batch", "seq", "n_embd"), {"batch": 2, "seq": 7}),

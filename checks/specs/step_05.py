@@ -2,7 +2,7 @@
 
 import math
 
-from checks.spec import TOKEN_ID_CASES, Mistake, ModuleStep
+from checks.spec import TOKEN_ID_CASES, Mistake, module_step
 
 
 def scaled(cls):
@@ -13,9 +13,8 @@ def scaled(cls):
     return Scaled
 
 
-SPEC = ModuleStep(
-    number=5,
-    name="GPT2TokenEmbeddings",
+SPEC = module_step(
+    "GPT2TokenEmbeddings",
     build=lambda cls, config: cls(config),
     cases=TOKEN_ID_CASES,
     mistakes=(

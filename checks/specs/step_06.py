@@ -2,7 +2,7 @@
 
 import math
 
-from checks.spec import Case, Mistake, ModuleStep
+from checks.spec import Case, Mistake, module_step
 
 
 def scaled(cls):
@@ -13,9 +13,8 @@ def scaled(cls):
     return Scaled
 
 
-SPEC = ModuleStep(
-    number=6,
-    name="GPT2PositionEmbeddings",
+SPEC = module_step(
+    "GPT2PositionEmbeddings",
     build=lambda cls, config: cls(config),
     cases=(
         Case(("seq",), {"seq": 7}, kind="positions"),

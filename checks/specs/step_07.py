@@ -4,7 +4,7 @@ import math
 
 from max.experimental import functional as F
 
-from checks.spec import Case, Mistake, ModuleStep
+from checks.spec import Case, Mistake, module_step
 from solutions.solution_02 import causal_mask
 
 
@@ -74,9 +74,8 @@ def merge_without_transpose(cls):
     return MergeNoTranspose
 
 
-SPEC = ModuleStep(
-    number=7,
-    name="GPT2MultiHeadAttention",
+SPEC = module_step(
+    "GPT2MultiHeadAttention",
     build=lambda cls, config: cls(config),
     cases=(
         Case(("batch", "seq", "n_embd"), {"batch": 2, "seq": 7}),
@@ -107,8 +106,6 @@ SPEC = ModuleStep(
             "to the scores before the softmax. (Sequences of length 1 pass either way, which "
             "is why only the longer ones fail.)",
             variant=wrong_attend(scale=lambda head_dim, n_embd: math.sqrt(head_dim), mask=False),
-            # A correct mask built with F.where/F.greater is dropped by MAX 26.7's compiler.
-            compiler_lookalike=True,
         ),
         Mistake(
             "split-kqv",

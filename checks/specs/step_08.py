@@ -1,6 +1,6 @@
 """Step 08 · Transformer block."""
 
-from checks.spec import Case, Mistake, ModuleStep
+from checks.spec import Case, Mistake, module_step
 
 
 def block_variant(forward):
@@ -36,9 +36,8 @@ def residual_from_normed(self, x):
     return normed + self.mlp(normed)
 
 
-SPEC = ModuleStep(
-    number=8,
-    name="GPT2Block",
+SPEC = module_step(
+    "GPT2Block",
     build=lambda cls, config: cls(config),
     cases=(
         Case(("batch", "seq", "n_embd"), {"batch": 2, "seq": 7}),

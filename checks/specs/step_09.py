@@ -3,8 +3,8 @@
 from max.dtype import DType
 from max.experimental import functional as F
 
-from checks.engine import ONE_OBJECT_TWICE
-from checks.spec import TOKEN_ID_CASES, Mistake, ModuleStep
+from checks.modules import ONE_OBJECT_TWICE
+from checks.spec import TOKEN_ID_CASES, Mistake, module_step
 
 
 def model_variant(start: int = 0, positions: bool = True, chained: bool = True, ln_f: bool = True):
@@ -45,9 +45,8 @@ def one_block_repeated(cls):
     return Repeated
 
 
-SPEC = ModuleStep(
-    number=9,
-    name="GPT2Model",
+SPEC = module_step(
+    "GPT2Model",
     build=lambda cls, config: cls(config),
     cases=TOKEN_ID_CASES,
     mistakes=(

@@ -8,7 +8,7 @@ value), so a model with a separate ``lm_head`` weight computes different logits.
 from max.experimental import functional as F
 from max.experimental.nn import Linear
 
-from checks.spec import TOKEN_ID_CASES, Mistake, ModuleStep
+from checks.spec import TOKEN_ID_CASES, Mistake, module_step
 
 
 def untied(cls):
@@ -36,9 +36,8 @@ def ln_f_twice(cls):
     return Twice
 
 
-SPEC = ModuleStep(
-    number=10,
-    name="GPT2LMHeadModel",
+SPEC = module_step(
+    "GPT2LMHeadModel",
     build=lambda cls, config: cls(config),
     cases=TOKEN_ID_CASES,
     mistakes=(

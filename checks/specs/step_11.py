@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from checks.runtime import ROOT, to_numpy
-from checks.spec import Mistake, ValueStep, solution_with
+from checks.spec import Mistake, Spec, solution_with
+from gpt2.course import DATA as FIXTURES
+from gpt2.runtime import to_numpy
 
-FIXTURES = ROOT / "checks" / "data"
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 CASES = (
     ("convert", "tiny-gpt2", "hub layout: no prefix, lm_head left out, attn.bias buffers"),
@@ -27,18 +27,18 @@ def _read(directory: str) -> dict[str, np.ndarray]:
     return load_file(str(FIXTURES / directory / "model.safetensors"))
 
 
-def evaluate(ns, case, target):
+def run(ns, case, ctx):
     kind, directory, _ = case
     if kind == "convert":
         return ns.convert_hf_weights(_read(directory))
     try:
-        _config, model = ns.load_pretrained(FIXTURES / directory, device=target.device)
+        _config, model = ns.load_pretrained(FIXTURES / directory, device=ctx.target.device)
     except ValueError as exc:  # CheckpointError: the converted tensors do not fit
         return exc
     return {name: to_numpy(tensor) for name, tensor in model.parameters}
 
 
-def compare(actual, expected):
+def compare(actual, expected, tol=None):
     if isinstance(actual, Exception):
         return False, f"{type(actual).__name__}: {actual}"
     if not isinstance(actual, dict):
@@ -124,10 +124,9 @@ def transposed_all(actual, expected):
     )
 
 
-SPEC = ValueStep(
-    number=11,
+SPEC = Spec(
     cases=CASES,
-    evaluate=evaluate,
+    run=run,
     compare=compare,
     describe=lambda case: (
         f"load_pretrained(checks/data/{case[1]})"

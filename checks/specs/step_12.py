@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from checks.spec import GenerationStep, Mistake, solution_with
+from checks.spec import Mistake, Spec, solution_with
 from checks.specs import generation as g
 
 PROMPT = (287, 257, 263, 89, 272, 294, 76)
@@ -17,10 +17,14 @@ CASES = (
     g.Greedy(PROMPT, 12),
     g.Greedy((0,), 8),
     g.Greedy(PROMPT, 0),
+    g.Greedy(g.CONTEXT_PROMPT, 4),  # the last new token takes the context's last position
     g.Seeded(g.SAMPLE_PROMPT, 10),
     g.Sampled(300, {"temperature": 0.6}),
     g.Sampled(200, {"temperature": 1.0, "top_k": 4}),
     g.Sampled(200, {"temperature": 1.0, "top_p": 0.5}),
+    # The edges `python -m gpt2` lets through: top_k past the vocabulary, top_p = 1.
+    g.Sampled(100, {"temperature": 1.0, "top_k": 1000}),
+    g.Sampled(100, {"temperature": 1.0, "top_p": 1.0}),
     # The knobs together: their order matters (temperature, then top_k, then top_p).
     g.Sampled(300, {"temperature": 0.5, "top_p": 0.7}),
     g.Sampled(300, {"temperature": 1.6, "top_k": 6, "top_p": 0.8}),
@@ -153,8 +157,7 @@ def _top_p_before_temperature(logits, knobs):
     return wrong / wrong.sum()
 
 
-SPEC = GenerationStep(
-    number=12,
+SPEC = Spec(
     cases=CASES,
     run=run,
     expected=expected,

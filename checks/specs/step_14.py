@@ -13,20 +13,19 @@ run, then decodes them together), whose greedy ids must equal the reference
 
 from __future__ import annotations
 
-import atexit
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from checks import paths, runtime
-from checks.spec import GenerationStep, Mistake, solution_with
+from checks.spec import Mistake, Spec, solution_with
 from checks.specs import generation as g
+from gpt2.course import TINY_GPT2
 
 PROMPTS = ((287, 257, 263, 89, 272, 294, 76), (5, 17), (40, 69, 76, 76, 79, 283, 79, 82, 76, 68))
 NEW = 10
-MODEL = str(paths.TINY_GPT2)
+MODEL = str(TINY_GPT2)
 
 
 @dataclass(frozen=True)
@@ -56,46 +55,30 @@ CASES = (Together(PROMPTS, NEW), Streamed(PROMPTS[0], NEW), g.Seeded(g.SAMPLE_PR
 # --------------------------------------------------------------------------- the server
 
 
-_SERVERS: dict[str, object] = {}
-
-
-def preflight(ns) -> None:
-    """Trace the learner's model with MAX's serving inputs (no compile): the learner's
-    mistakes in Python surface here, in this process, with their line."""
-    from gpt2 import serving
-
-    serving.trace(ns.GPT2PagedLMHeadModel, paths.TINY_GPT2)
-
-
 def server_for(ns, ctx):
-    """The server running the learner's file ``ns`` on the check's device (started at the
-    first case)."""
+    """The server running the file ``ns`` (a step 14 module) on the check's device, started
+    at the first case; ``ctx.enter`` stops it when the check ends."""
+    from gpt2 import max_internals, serving
     from gpt2.server import RunningServer
 
     source = str(Path(ns.__file__).resolve())
-    if source not in _SERVERS:
-        preflight(ns)
-        log = Path(tempfile.mkdtemp(prefix="gpt2-check-14-")) / "server.log"
+    key = ("server", source)
+    if key not in ctx.memo:
+        # The learner's Python mistakes surface here, in this process, with their line: the
+        # model traced with MAX's serving inputs (no compile) before a server starts.
+        serving.trace(ns.GPT2PagedLMHeadModel, TINY_GPT2)
         server = RunningServer(
             MODEL,
-            log=log,
+            log=Path(tempfile.mkdtemp(prefix="gpt2-check-14-")) / "server.log",
             source=source,
-            device="cpu" if ctx.target.name == "cpu" else "gpu",
+            device=ctx.target.name,
             max_batch_size=len(PROMPTS),
             extra_env={"GPT2_SERVE_PARENT": str(os.getpid())},
         )
-        atexit.register(server.stop)  # should the check end without finishing
-        # Starting the server is mostly MAX compiling the model: the learner's clock stops.
-        with runtime.compiling("server"):
-            server.__enter__()
-        _SERVERS[source] = server
-    return _SERVERS[source]
-
-
-def stop_servers() -> None:
-    """Stop the servers this check started (the check is over)."""
-    while _SERVERS:
-        _SERVERS.popitem()[1].stop()
+        # Starting it is mostly MAX compiling the model: the learner's clock stops.
+        with max_internals.Compiling("server"):
+            ctx.enter(key, lambda: server)
+    return ctx.memo[key]
 
 
 def _client(server):
@@ -161,7 +144,7 @@ def expected(case, ctx):
     return case
 
 
-def compare(actual, expected):
+def compare(actual, expected, tol=None):
     if isinstance(expected, list) and expected and isinstance(expected[0], list):
         for i, (mine, theirs) in enumerate(zip(actual, expected, strict=True)):
             ok, detail = g.compare(mine, theirs)
@@ -208,15 +191,12 @@ def wrong_only_together(actual, expected) -> bool:
     return pair is not None and len(pair[0]) > 1
 
 
-SPEC = GenerationStep(
-    number=14,
+SPEC = Spec(
     cases=CASES,
     run=run,
     expected=expected,
     compare=compare,
     describe=lambda case: case.label("served"),
-    finish=stop_servers,
-    starts_server=True,
     mistakes=(
         Mistake(
             "positions-ignore-cache",
