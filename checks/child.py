@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -48,12 +49,16 @@ class Job:
 
 
 class Log:
+    """The job's log: one JSON object a line, whole lines only (the watchdog writes too)."""
+
     def __init__(self, path: str) -> None:
-        self.out = open(path, "a", buffering=1)  # noqa: SIM115 - open for the process's life
+        self.out = open(path, "a")  # noqa: SIM115 - open for the process's life
+        self.lock = threading.Lock()
 
     def write(self, **entry) -> None:
-        self.out.write(json.dumps(entry) + "\n")
-        self.out.flush()
+        with self.lock:
+            self.out.write(json.dumps(entry) + "\n")
+            self.out.flush()
 
 
 def main(argv: list[str]) -> int:

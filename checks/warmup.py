@@ -67,10 +67,37 @@ def log_file() -> Path:
     return folder() / "warmup.log"
 
 
+class InterpretFirst:
+    """MAX's eager interpreter, and MAX's compiler only for a graph the interpreter refuses.
+
+    MAX's default eager executor interprets a graph while it compiles the same graph in
+    background processes, for next time. A check never runs the same graph twice, and on
+    2 cores those compiles take the cores the check needs: this one compiles nothing the
+    interpreter can run (MAX's public executors, ``InterpreterExecutor`` and
+    ``CompilingExecutor``, one after the other)."""
+
+    def __init__(self) -> None:
+        from max.experimental.executor import CompilingExecutor, InterpreterExecutor
+
+        self.interpreter, self.compiler = InterpreterExecutor(max_ops=None), CompilingExecutor()
+
+    def execute(self, graph, inputs):
+        from max.experimental.executor import UnsupportedGraphError
+
+        try:
+            return self.interpreter.execute(graph, inputs)
+        except UnsupportedGraphError:
+            return self.compiler.execute(graph, inputs)
+
+
 def use_course_kernels() -> None:
-    """Let this process load the warm-up's batches of kernels (a check's process)."""
+    """Set a check's process up for eager code: the interpreter first, and the warm-up's
+    batches of kernels loaded at each family's first op."""
+    from max.experimental import executor
+
     from gpt2 import max_internals
 
+    executor.set_default_executor(InterpretFirst())
     max_internals.load_course_batches(FAMILIES, KEEP)
 
 
@@ -231,6 +258,8 @@ def work(device: str, on_change=lambda state: None, tasks=TASKS, run=_in_a_proce
         kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         state.peak_mb = max(state.peak_mb, kb / 1024)
         state.current.remove(name)
+        if name in state.failed:
+            state.failed.remove(name)
         (state.done if code == 0 else state.failed).append(name)
         state.save()
         on_change(state)
@@ -269,7 +298,8 @@ def work(device: str, on_change=lambda state: None, tasks=TASKS, run=_in_a_proce
         log.close()
     if stopped:
         raise stopped[0]
-    state.finished = time.time()
+    if not state.failed:  # a failed task is tried again by the next check's warm-up
+        state.finished = time.time()
     state.save()
     on_change(state)
     return state
