@@ -160,6 +160,9 @@ def test_includes_resolve_to_real_anchored_code():
         assert body is not None, f"{page.name}: anchor {selector!r} is not defined once in {path}"
         assert any(line.strip() for line in body), f"{page.name}: anchor {selector!r} is empty"
     assert seen, "the book includes no code at all"
+    for page in _pages():
+        broken = re.findall(r"(?<!\{)\{#(?:include|rustdoc_include)[^\n]*", page.read_text())
+        assert not broken, f"{page.name}: a directive with one brace is shown as text: {broken}"
 
 
 @pytest.mark.parametrize("number", course.numbers())
