@@ -31,6 +31,9 @@ CASES = (
 )
 
 
+GREEDY_PROMPTS = [list(case.prompt) for case in CASES if isinstance(case, g.Greedy)]
+
+
 def run(ns, case, ctx):
     return g.run_case(ns.generate, ctx.model, case)
 
@@ -69,7 +72,7 @@ returns_prompt = _on_ids(
     lambda actual, expected: (
         len(actual) > len(expected)
         and actual[len(actual) - len(expected) :] == expected
-        and actual[: len(actual) - len(expected)] in ([0], list(PROMPT))
+        and actual[: len(actual) - len(expected)] in GREEDY_PROMPTS
     ),
     lambda actual, expected: all(list(o[:-1]) == list(expected.prompt) for o in actual),
 )
