@@ -1,6 +1,6 @@
 """What one decode step costs, op by op: the measurements behind step 13's chapter.
 
-    python benchmarks/decode_ops.py [--repeats 40]
+    python benchmarks/decode_ops.py [--repeats 40] [--json book/data/decode-ops-cpu.json]
 
 A decode step works on one row. Three of its operations can be written two ways that
 compute the same numbers; each pair is compiled with MAX (CPU, float32) and timed:
@@ -22,13 +22,17 @@ after P cached positions, next to the same step rewritten to copy as little as p
 ``(K @ qᵀ)ᵀ``), which must give the same logits.
 
 Every graph is new to MAX on a first run: expect several minutes of compiling (the
-graphs are stored, so a second run starts in seconds). Times are medians per call.
+graphs are stored, so a second run starts in seconds). Times are medians per call, with
+the quartiles of the calls (``--json`` writes them all: step 13's chapter quotes that file).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import platform
 import statistics
 import sys
 import time
@@ -51,16 +55,17 @@ ONE_ROW_PRODUCTS = {
 }
 
 
-def median_ms(repeats: int, fn, *args) -> float:
-    """Median milliseconds of ``fn(*args)``."""
+def median_ms(repeats: int, fn, *args, per: int = 1) -> dict:
+    """Milliseconds of ``fn(*args)`` divided by ``per``: the median and the quartiles."""
     for _ in range(3):
         fn(*args)  # warm-up: first calls allocate
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         fn(*args)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1e3
+        times.append((time.perf_counter() - started) * 1e3 / per)
+    q1, median, q3 = statistics.quantiles(times, n=4)
+    return {"ms": median, "q1_ms": q1, "q3_ms": q3}
 
 
 def compiled(forward, *input_types, weights: dict | None = None):
@@ -84,7 +89,7 @@ def compiled(forward, *input_types, weights: dict | None = None):
     return probe.compile(*input_types)
 
 
-def matrix_times_row(repeats: int) -> list[tuple[str, str, float]]:
+def matrix_times_row(repeats: int) -> list[tuple[str, str, dict]]:
     from max.driver import CPU
     from max.dtype import DType
     from max.experimental.tensor import Tensor, TensorType
@@ -104,8 +109,8 @@ def matrix_times_row(repeats: int) -> list[tuple[str, str, float]]:
         x = np.ones((1, n_in), dtype=np.float32)
         shape = f"{n_out}×{n_in} ({what})"
         matrices = list(weights.values())
-        numpy_ms = median_ms(repeats, lambda: [x @ w.T for w in matrices])  # noqa: B023
-        rows.append((shape, "NumPy x @ Wᵀ", numpy_ms / count))
+        numpy_ms = median_ms(repeats, lambda: [x @ w.T for w in matrices], per=count)  # noqa: B023
+        rows.append((shape, "NumPy x @ Wᵀ", numpy_ms))
         row_type = TensorType(DType.float32, [1, n_in], device=CPU())
         x_tensor = Tensor.from_dlpack(x)
         names = list(weights)
@@ -115,11 +120,11 @@ def matrix_times_row(repeats: int) -> list[tuple[str, str, float]]:
                 return [product(getattr(m, n), x) for n in names]
 
             graph = compiled(forward, row_type, weights=weights)
-            rows.append((shape, label, median_ms(repeats, graph, x_tensor) / count))
+            rows.append((shape, label, median_ms(repeats, graph, x_tensor, per=count)))
     return rows
 
 
-def all_matrices(repeats: int) -> list[tuple[str, str, float]]:
+def all_matrices(repeats: int) -> list[tuple[str, str, dict]]:
     """One row times every weight matrix of GPT-2 small: a decode step's matrix products."""
     from max.driver import CPU
     from max.dtype import DType
@@ -156,7 +161,7 @@ def all_matrices(repeats: int) -> list[tuple[str, str, float]]:
     return rows
 
 
-def cache_ops(repeats: int) -> list[tuple[str, str, float]]:
+def cache_ops(repeats: int) -> list[tuple[str, str, dict]]:
     from max.driver import CPU
     from max.dtype import DType
     from max.experimental import functional as F
@@ -249,7 +254,7 @@ def copy_free_classes():
     return with_mistake(13, replaced).GPT2CachedLMHeadModel  # the reference with both swapped
 
 
-def decode_steps(repeats: int) -> list[tuple[str, str, float]]:
+def decode_steps(repeats: int) -> list[tuple[str, str, dict]]:
     from max.dtype import DType
     from max.experimental.tensor import TensorType
 
@@ -309,6 +314,7 @@ def decode_steps(repeats: int) -> list[tuple[str, str, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--json", type=Path, help="write the results here (the book's data)")
     args = parser.parse_args(argv)
 
     from gpt2 import runtime
@@ -322,8 +328,19 @@ def main(argv: list[str] | None = None) -> int:
         + decode_steps(args.repeats)
     )
     width = max(len(shape) for shape, _, _ in rows)
-    for shape, label, ms in rows:
-        print(f"{shape:<{width}}  {label:<30} {ms:7.3f} ms")
+    for shape, label, t in rows:
+        print(
+            f"{shape:<{width}}  {label:<31} {t['ms']:7.3f} ms"
+            f"  (quartiles {t['q1_ms']:.3f}–{t['q3_ms']:.3f})"
+        )
+    if args.json:
+        result = {
+            "repeats": args.repeats,
+            "cpu_count": os.cpu_count(),
+            "machine": platform.platform(),
+            "rows": [{"what": what, "how": how, **t} for what, how, t in rows],
+        }
+        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return 0
 
 

@@ -4,6 +4,7 @@
     python scripts/make_figures.py mask shapes   # only these
     python scripts/make_figures.py --out DIR     # somewhere else (the tests compare)
     python scripts/make_figures.py --list        # names, and which ones need MAX
+    python scripts/make_figures.py chapters      # the chapters' measured numbers, from book/data
 
 Every figure has a transparent background and mid-grey text and lines, so it reads on
 mdBook's light and dark themes alike. The SVGs are deterministic for a given matplotlib
@@ -15,6 +16,7 @@ the reference solutions and MAX, never by hand.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -636,6 +638,530 @@ def fig_speed(out: Path) -> None:
         write_readme_table()
 
 
+# --------------------------------------------------------------------------- chapters
+#
+# A chapter quotes a measured number only inside a generated region:
+#
+#     <!-- numbers: NAME -->
+#     …what CHAPTER_NUMBERS[NAME] renders from book/data/*.json…
+#     <!-- /numbers -->
+#
+# ``python scripts/make_figures.py chapters`` rewrites every region; tests/test_book.py
+# fails when one differs from what this renders, and when a chapter states a measured
+# number outside them. Each region's sentences are computed from one recorded run, so the
+# prose cannot say "faster" where the data says slower.
+
+DATA = ROOT / "book" / "data"
+DECODE_OPS = DATA / "decode-ops-cpu.json"  # benchmarks/decode_ops.py --json
+SERVE_LOAD = DATA / "serve-load-cpu.json"  # benchmarks/serve_load.py --json
+REGION = re.compile(r"(<!-- numbers: ([\w-]+) -->\n)(.*?)(<!-- /numbers -->)", re.S)
+
+HF = "HuggingFace generate (PyTorch)"
+STEP12 = "ours: generate (step 12)"
+STEP13 = "ours: generate_cached (step 13)"
+ONE_BY_ONE = "ours: gpt2.fast, one token per run"
+FAST = "ours: fast decode (gpt2.fast)"
+OWNER = {
+    HF: "HuggingFace's",
+    STEP12: "step 12's",
+    STEP13: "step 13's",
+    ONE_BY_ONE: "`gpt2.fast`'s (one token per run)",
+    FAST: "`gpt2.fast`'s",
+}
+
+
+def _ms(x: float) -> str:
+    """Milliseconds with the digits a busy machine can stand behind."""
+    return f"{x:.2f}" if x < 1 else f"{x:.1f}"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _of(k: int, n: int) -> str:
+    """ "all four", "three of the four"."""
+    words = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    total = words[n] if n < len(words) else str(n)
+    if k == n:
+        return f"all {total}" if n > 2 else "both" if n == 2 else "the one"
+    return f"{'none' if k == 0 else words[k] if k < len(words) else k} of the {total}"
+
+
+def _rate(g: dict, n: int, runner: str) -> float:
+    return g["runs"][str(n)]["tokens_per_second"][runner]
+
+
+def _decode(d: dict, what: str, how: str) -> float:
+    return next(r["ms"] for r in d["rows"] if r["what"] == what and r["how"] == how)
+
+
+ONE_ROW = [  # decode_ops.py's "what" → the chapter's row label
+    ("3072×768 (mlp.c_fc)", "`mlp.c_fc`, 3072 × 768"),
+    ("768×3072 (mlp.c_proj)", "`mlp.c_proj`, 768 × 3072"),
+    ("2304×768 (attn.c_attn)", "`attn.c_attn`, 2304 × 768"),
+    ("50257×768 (lm_head)", "`lm_head`, 50257 × 768"),
+]
+ONE_ROW_HOW = [  # decode_ops.py's "how" → the chapter's column head
+    ("NumPy x @ Wᵀ", "NumPy `x @ Wᵀ`"),
+    ("MAX x @ Wᵀ", "MAX `x @ Wᵀ` (as `Linear`)"),
+    ("MAX (W @ xᵀ)ᵀ", "MAX `(W @ xᵀ)ᵀ`"),
+    ("MAX (W * x).sum(-1)", "MAX `(W * x).sum(-1)`"),
+]
+
+
+def numbers_generate_run(g: dict, d: dict) -> str:
+    """Step 13: what generate.py measured, the chart, and what the chart shows."""
+    lengths = g["lengths"]
+    first, last = lengths[0], lengths[-1]
+    same = all(all(g["runs"][str(n)]["same_ids_as_hf"].values()) for n in lengths)
+    repeated = [n for n in lengths if len(g["runs"][str(n)]["seconds"][STEP13]) > 1]
+    runs = ", ".join(
+        f"{n} tokens the median of {len(g['runs'][str(n)]['seconds'][STEP13])} runs"
+        for n in repeated
+    )
+    alt = "; ".join(
+        f"{label} "
+        + ", ".join(
+            f"{_rate(g, n, name):.1f}"
+            for n in lengths
+            if name in g["runs"][str(n)]["tokens_per_second"]
+        )
+        + (
+            ""
+            if all(name in g["runs"][str(n)]["tokens_per_second"] for n in lengths)
+            else f" at {first}"
+        )
+        for name, label in [
+            (HF, "HuggingFace"),
+            (STEP13, "step 13"),
+            (ONE_BY_ONE, "gpt2.fast one token per run"),
+            (FAST, "gpt2.fast"),
+            (STEP12, "step 12"),
+        ]
+    )
+    spread = {
+        name: max(times) / min(times)
+        for name, times in g["runs"][str(first)]["seconds"].items()
+        if len(times) > 1
+    }
+    widest = max(spread, key=spread.get)
+    gain = _rate(g, first, STEP13) / _rate(g, first, STEP12)
+    behind = _rate(g, last, STEP13) < _rate(g, last, HF)
+    return (
+        "`benchmarks/generate.py` runs HuggingFace's `generate` (PyTorch, in a process of its\n"
+        "own), your step 13, your step 12 and `gpt2.fast` (below, with and without its guesses)"
+        " on\nthe same random GPT-2 small weights, greedy, at "
+        f"{_and([str(n) for n in lengths])} new tokens after a\n{g['prompt_tokens']}-token "
+        "prompt, and checks that all of them choose the same ids "
+        f"({'in this run they did' if same else 'in this run they did not'}). The run the book "
+        "quotes "
+        f"(`python benchmarks/generate.py --json\nbook/data/generate-cpu.json`, on a "
+        f"{g['cpu_count']}-core CPU; {runs}, the others one run each):\n\n"
+        f"![Tokens per second at {_and([str(n) for n in lengths])} new tokens: {alt}]"
+        "(figures/tokens_per_second.svg)\n\n"
+        f"At {first} tokens the cache gives {gain:.1f}× over step 12, not more, because step 12 "
+        "is better off\nthan it looks: a CPU multiplies a weight matrix by "
+        f"{g['prompt_tokens']} to {g['prompt_tokens'] + first} tokens at once almost as fast "
+        "as by\none, since either way it must read the whole matrix from memory. Step 12's cost "
+        "per token grows\nwith the text, though (it reads the whole text again for every "
+        f"token), so the benchmark runs it\nat {first} tokens only. Step 13's grows too, more "
+        f"slowly: {_rate(g, first, STEP13):.1f} tokens/s over {first} tokens,\n"
+        f"{_rate(g, last, STEP13):.1f} over {last}"
+        + (
+            f", where it falls behind HuggingFace's {_rate(g, last, HF):.1f}"
+            if behind
+            else f", still ahead of HuggingFace's {_rate(g, last, HF):.1f}"
+        )
+        + ". The sections below find out why, and what `gpt2.fast` does about it. (The "
+        f"machine is shared: at {first} tokens, {OWNER[widest]} slowest run took "
+        f"{spread[widest]:.1f}× as long as its quickest. Compare within one run, not across "
+        "runs.)\n"
+    )
+
+
+def numbers_one_row(g: dict, d: dict) -> str:
+    """Step 13: one row times one matrix, four ways (decode_ops.py)."""
+    table = ["| one row times | " + " | ".join(h for _, h in ONE_ROW_HOW) + " |"]
+    table.append("|---|" + "---:|" * len(ONE_ROW_HOW))
+    for what, label in ONE_ROW:
+        cells = [_ms(_decode(d, what, how)) for how, _ in ONE_ROW_HOW]
+        table.append(f"| {label} | " + " | ".join(cells) + " |")
+    spread = max(
+        max(r["ms"] - r["q1_ms"], r["q3_ms"] - r["ms"]) / r["ms"]
+        for r in d["rows"]
+        if r["what"] in dict(ONE_ROW)
+    )
+    left = sum(_decode(d, w, "MAX (W @ xᵀ)ᵀ") < _decode(d, w, "MAX x @ Wᵀ") for w, _ in ONE_ROW)
+    summed = sum(
+        _decode(d, w, "MAX (W * x).sum(-1)")
+        < min(_decode(d, w, "MAX (W @ xᵀ)ᵀ"), _decode(d, w, "MAX x @ Wᵀ"))
+        for w, _ in ONE_ROW
+    )
+    return (
+        f"Medians in milliseconds of {d['repeats']} calls, from one run "
+        "(`python benchmarks/decode_ops.py --json\nbook/data/decode-ops-cpu.json`, on a "
+        f"{d['cpu_count']}-core CPU); the middle half of each row's calls lay within "
+        f"{spread:.0%}\nof its median:\n\n"
+        + "\n".join(table)
+        + f"\n\nPutting the matrix on the left was quicker than `Linear`'s order for {_of(left, 4)}"
+        "\nmatrices. The last column, a product per weight summed along each row of W, was "
+        f"quicker\nthan both for {_of(summed, 4)}, but it only works for one row, and the "
+        "prefill has many.\n"
+    )
+
+
+def numbers_all_matrices(g: dict, d: dict) -> str:
+    """Step 13: a decode step's matrix products, all at once (decode_ops.py)."""
+    numpy_wins = sum(
+        _decode(d, w, "NumPy x @ Wᵀ")
+        < min(_decode(d, w, how) for how, _ in ONE_ROW_HOW if how.startswith("MAX"))
+        for w, _ in ONE_ROW
+    )
+    what = next(r["what"] for r in d["rows"] if r["what"].startswith("all "))
+    hows = ["NumPy x @ Wᵀ", "MAX x @ Wᵀ", "MAX (W @ xᵀ)ᵀ"]
+    heads = [h for how, h in ONE_ROW_HOW if how in hows]
+    d_products = _decode(d, what, "MAX (W @ xᵀ)ᵀ")
+    d_step = _decode(d, "decode step, P = 16", "step 13")
+    near = min(g["decode_step_ms"], key=int)
+    floor, step = g["floor"]["one_row_products_ms"], g["decode_step_ms"][near]["step 13"]
+    share = (
+        f"so the products are {floor / step:.0%} of a step, and LayerNorm, GELU, attention and "
+        "the call itself share the rest"
+        if floor < step
+        else "so in that run the products alone took longer than a whole step"
+    )
+    return (
+        f"MAX's quickest order beat NumPy for {_of(4 - numpy_wins, 4)} matrices in this run. "
+        "Adding them all up: one row times all 49 weight matrices of GPT-2 small, "
+        "494 MB of float32, and nothing else (the same run):\n\n"
+        f"| all 49 matrices × one row | {' | '.join(heads)} |\n|---|---:|---:|---:|\n"
+        "| milliseconds | "
+        + " | ".join(_ms(_decode(d, what, how)) for how in hows)
+        + " |\n\n"
+        + (
+            f"In the same run a whole decode step of step 13 with 16 cached positions took "
+            f"{_ms(d_step)} ms, so the products in step 13's order, `(W @ xᵀ)ᵀ`, are "
+            f"{d_products / d_step:.0%} of it. "
+            if d_products < d_step
+            else "Each graph was timed on its own on a busy machine, and in this run the "
+            f"products alone ({_ms(d_products)} ms) took longer than a whole decode step "
+            f"({_ms(d_step)} ms). "
+        )
+        + "`benchmarks/generate.py` times both in one "
+        f"process: in its run the {g['floor']['matrices']} products with NumPy took "
+        f"{_ms(floor)} ms and one decode step of step 13 with {near} cached positions "
+        f"{_ms(step)} ms, {share}.\n"
+    )
+
+
+def numbers_cache_bound(g: dict, d: dict) -> str:
+    """Step 13: why the cache gives what it gives over step 12 (generate.py)."""
+    first = g["lengths"][0]
+    step12 = 1000 / _rate(g, first, STEP12)
+    near = min(g["decode_step_ms"], key=int)
+    one_step = g["decode_step_ms"][near]["step 13"]
+    gain = _rate(g, first, STEP13) / _rate(g, first, STEP12)
+    return (
+        f"This is why the cache gave {gain:.1f}× and not more over {first} tokens in "
+        f"generate.py's run: step 12\nneeded {_ms(step12)} ms a token there, and one decode "
+        f"step of step 13 with only {near} cached positions\ntook {_ms(one_step)} ms, so no "
+        f"cache could have made that run more than {step12 / one_step:.1f}× faster.\n"
+    )
+
+
+def numbers_growth(g: dict, d: dict) -> str:
+    """Step 13: why step 13 slows down as the text grows (generate.py, decode_ops.py)."""
+    lengths = g["lengths"]
+    pasts = [16, 80, 270]
+
+    def row(kind: str, how: str, p: int) -> float:
+        return _decode(d, f"{kind}, P = {p}", how)
+
+    steps = [row("decode step", "step 13", p) for p in pasts]
+    grown = steps[-1] - steps[0]
+    append = "concat on the position axis"
+    scores = "q @ Kᵀ"
+    ops = 2 * (row("append one position", append, 270) - row("append one position", append, 16))
+    ops += row("query against the keys", scores, 270) - row("query against the keys", scores, 16)
+    table = ["| cached positions P | " + " | ".join(map(str, pasts)) + " |"]
+    table.append("|---|" + "---:|" * len(pasts))
+    for kind, how, label in [
+        ("append one position", append, "append one position to the keys: `F.concat` on the "
+         "position axis"),
+        ("append one position", "concat on axis 0, same bytes", "the same bytes concatenated "
+         "on axis 0"),
+        ("query against the keys", scores, "scores: `q @ Kᵀ`"),
+        ("query against the keys", "(K @ qᵀ)ᵀ", "scores: `(K @ qᵀ)ᵀ`"),
+    ]:  # fmt: skip
+        table.append(f"| {label} | " + " | ".join(_ms(row(kind, how, p)) for p in pasts) + " |")
+    concat_ratio = row("append one position", append, 270) / row(
+        "append one position", "concat on axis 0, same bytes", 270
+    )
+    score_ratios = [
+        row("query against the keys", scores, p) / row("query against the keys", "(K @ qᵀ)ᵀ", p)
+        for p in (pasts[0], pasts[-1])
+    ]
+    rates = [_rate(g, n, STEP13) for n in lengths]
+    return (
+        f"From {rates[0]:.1f} tokens/s over {lengths[0]} new tokens to "
+        + _and([f"{r:.1f} over {n}" for r, n in zip(rates[1:], lengths[1:], strict=True)])
+        + " in generate.py's run: the\ncost per token grows. In decode_ops.py's run one decode "
+        "step took "
+        + f"{_ms(steps[0])} ms with {pasts[0]} cached positions, "
+        + _and([f"{_ms(x)} with {p}" for x, p in zip(steps[1:], pasts[1:], strict=True)])
+        + ". Two operations grow with P too; the same run timed them alone, in all 12 layers "
+        "together (milliseconds). From "
+        f"P = {pasts[0]} to {pasts[-1]} they grew by {_ms(ops)} ms (the append counted twice, "
+        f"for keys and values) while the step grew by {_ms(grown)} ms: "
+        + (
+            "the step did not grow in this run, so the operations' growth has nothing to "
+            "explain here."
+            if grown <= 0
+            else f"{ops / grown:.0%} of the growth."
+            if ops <= grown
+            else "more than the step itself, timed alone on a busy machine, so read them for "
+            "their trend, not their sum."
+        )
+        + "\n\n"
+        + "\n".join(table)
+        + "\n\nAppending copies the whole cache every step, twice (keys and values), and at P = "
+        f"{pasts[-1]}\nMAX's concatenation along the position axis took {concat_ratio:.1f}× as "
+        "long as the same bytes along\nthe outermost axis. Scoring against a transposed `K` "
+        f"took {score_ratios[0]:.1f}× as long as the other\norder at P = {pasts[0]} and "
+        f"{score_ratios[1]:.1f}× at {pasts[-1]}. HuggingFace's cache copies too (`torch.cat`), "
+        f"and in\ngenerate.py's run it kept "
+        + _and([f"{_rate(g, n, HF):.1f} tokens/s over {n}" for n in lengths[1:]])
+        + ".\n"
+    )
+
+
+def numbers_copy_free(g: dict, d: dict) -> str:
+    """Step 13: the copy-free rewrite of the decode step (decode_ops.py)."""
+    pasts = [16, 80, 270]
+    ours = [_decode(d, f"decode step, P = {p}", "step 13") for p in pasts]
+    free = [_decode(d, f"decode step, P = {p}", "copy-free rewrite (same logits)") for p in pasts]
+    return (
+        "It gives the same logits (the script checks), and in its run its decode step took "
+        + _and([f"{_ms(f)} ms at P = {p}" for f, p in zip(free, pasts, strict=True)])
+        + ",\nagainst step 13's "
+        + _and([_ms(o) for o in ours])
+        + ": step 13 took "
+        + _and([f"{o / f:.2f}× as long at {p}" for o, f, p in zip(ours, free, pasts, strict=True)])
+        + ". Step 13 keeps the plainer code.\n"
+    )
+
+
+def numbers_fast(g: dict, d: dict) -> str:
+    """Step 13: gpt2.fast against step 13 and HuggingFace (generate.py)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from gpt2.fast import capacity_for
+
+    lengths = g["lengths"]
+    first, last = lengths[0], lengths[-1]
+    rows = [
+        (HF, "HuggingFace `generate`"),
+        (STEP13, "step 13"),
+        (ONE_BY_ONE, "`gpt2.fast`, one token per run"),
+        (FAST, "`gpt2.fast` (guesses checked)"),
+    ]
+    table = [
+        f"| | {first} new tokens | " + " | ".join(map(str, lengths[1:])) + " |",
+        "|---|" + "---:|" * len(lengths),
+    ]
+    for name, label in rows:
+        table.append(
+            f"| {label} | " + " | ".join(f"{_rate(g, n, name):.1f}" for n in lengths) + " |"
+        )
+    kept = []
+    for n in lengths:
+        k, runs = g["runs"][str(n)]["guesses_kept"], len(g["runs"][str(n)]["seconds"][FAST])
+        kept.append(f"{k['kept']} of {k['guessed']}" + (f" ({runs} runs)" if runs > 1 else ""))
+    table.append("| guesses float32 kept | " + " | ".join(kept) + " |")
+    near, far = sorted(g["decode_step_ms"], key=int)
+    steps = g["decode_step_ms"]
+    n_positions = 1024
+    cap_near = capacity_for(first + g["prompt_tokens"], n_positions)
+    cap_far = capacity_for(int(far) + 1, n_positions)
+    floor = g["floor"]
+    share = {
+        name: _rate(g, first, name) / floor["tokens_per_second"] for name in (ONE_BY_ONE, FAST)
+    }
+    held = [
+        f"{g['runs'][str(n)]['guesses_kept']['kept'] / g['runs'][str(n)]['guesses_kept']['guessed']:.0%}"
+        f" at {n}"
+        for n in lengths
+    ]
+    return (
+        "\n".join(table)
+        + "\n\nTokens per second, the same ids everywhere. One decode step of `gpt2.fast` took "
+        f"{_ms(steps[near]['fast'])} ms\nwith {near} cached positions (a {first}-token run's "
+        f"capacity, {cap_near}) and {_ms(steps[far]['fast'])} ms with {far} (capacity "
+        f"{cap_far}),\n{steps[far]['fast'] / steps[near]['fast']:.2f}×, where step 13 took "
+        f"{_ms(steps[near]['step 13'])} and {_ms(steps[far]['step 13'])} ms "
+        f"({steps[far]['step 13'] / steps[near]['step 13']:.1f}×): what is left of the growth "
+        f"is\nreading a cache {cap_far // cap_near} times larger. A drafter step took "
+        f"{_ms(steps[near]['fast drafter'])} ms. Multiplying one row\nby the "
+        f"{floor['matrices']} weight matrices with NumPy took {_ms(floor['one_row_products_ms'])}"
+        f" ms ({floor['tokens_per_second']:.1f} tokens/s, measured before\nMAX started its "
+        f"threads): at {first} tokens one float32 token per run reaches "
+        f"{share[ONE_BY_ONE]:.0%} of that,\nthe guesses {share[FAST]:.0%}, because one float32 "
+        "pass settles several tokens while the drafter\nreads a fifth of the bytes. How often a "
+        f"guess holds depends on the text ({_and(held)}\non these random weights; each miss "
+        "costs the check that found it), and the cache's own reads\ngrow with the text: "
+        f"`gpt2.fast` made {_rate(g, last, FAST) / _rate(g, last, HF):.2f}× HuggingFace's "
+        f"tokens/s at {last} tokens. Our process\npeaked at {g['peak_memory_mb']:.0f} MB "
+        "after all the runs (its three `gpt2.fast` graphs, step 12's and\nstep 13's); "
+        f"HuggingFace's, a process of its own, at {g['peak_memory_mb_huggingface']:.0f} MB. "
+        "Run it yourself with\n`python -m gpt2 --fast` (the next section).\n"
+    )
+
+
+def numbers_serve_load(g: dict, d: dict) -> str:
+    """Step 14: the server under load (serve_load.py)."""
+    import json
+
+    s = json.loads(SERVE_LOAD.read_text())
+    c, q = s["concurrent"], s["sequential"]
+    arch, cores = s["machine"].split(", ")  # "x86_64, 2 cores"
+    rows = [
+        (f"{s['requests']} requests at once", c),
+        ("the same, one at a time", q),
+    ]
+    table = ["| | tokens/s | latency p50 | latency p95 |", "|---|---:|---:|---:|"]
+    for label, r in rows:
+        table.append(
+            f"| {label} | {r['tokens_per_s']:.0f} | {r['latency_p50_s']:.2f} s "
+            f"| {r['latency_p95_s']:.2f} s |"
+        )
+    facts = [
+        f"every request was answered with its {s['max_tokens']} tokens"
+        if s["all_answered"]
+        else f"some requests were not answered with their {s['max_tokens']} tokens",
+        "the batched answers equal the one-at-a-time ones id for id"
+        if s["same_ids"]
+        else "the batched answers differ from the one-at-a-time ones",
+        "the server was healthy after"
+        if s["healthy_after"]
+        else "the server was not healthy after",
+    ]
+    return (
+        f"`python benchmarks/serve_load.py --json book/data/serve-load-cpu.json` starts the "
+        f"server on the\ntiny GPT-2 ({s['device'].upper()}, loopback, `--max-batch-size "
+        f"{s['max_batch_size']}`) and sends the same {s['requests']} requests\n(prompts of 4–19"
+        f" tokens, {s['max_tokens']} new tokens each, greedy) all at once, then one at a time. "
+        f"The run\nthe book quotes, on a {cores.split()[0]}-core {arch} machine:\n\n"
+        + "\n".join(table)
+        + f"\n\nIn that run {_and(facts)}. The server was ready\n{s['startup_s']:.0f} s after it "
+        "was started (MAX's compiled graphs cached). Batching gave "
+        f"{c['tokens_per_s'] / q['tokens_per_s']:.1f}× the\ntokens per second.\n"
+    )
+
+
+def numbers_readme_serving(g: dict, d: dict) -> str:
+    """README's line on serving (serve_load.py), the run step 14's chapter quotes."""
+    import json
+
+    s = json.loads(SERVE_LOAD.read_text())
+    c, q = s["concurrent"], s["sequential"]
+    verdicts = [
+        "every request answered" if s["all_answered"] else "NOT every request answered",
+        "the same ids both ways" if s["same_ids"] else "DIFFERENT ids both ways",
+        "the server healthy after" if s["healthy_after"] else "the server NOT healthy after",
+    ]
+    return (
+        "- **Serving** (`python benchmarks/serve_load.py --json book/data/serve-load-cpu.json`, "
+        f"MAX's server on the tiny GPT-2, {s['device'].upper()}): {s['requests']} requests at "
+        f"once, {c['tokens_per_s']:.0f} tokens/s, latency p50 {c['latency_p50_s']:.2f} s; the "
+        f"same {s['requests']} one at a time, {q['tokens_per_s']:.0f} tokens/s; "
+        + "; ".join(verdicts)
+        + ".\n"
+    )
+
+
+CHAPTER_NUMBERS: dict[str, Callable[[dict, dict], str]] = {
+    "generate-run": numbers_generate_run,
+    "one-row": numbers_one_row,
+    "all-matrices": numbers_all_matrices,
+    "cache-bound": numbers_cache_bound,
+    "growth": numbers_growth,
+    "copy-free": numbers_copy_free,
+    "fast": numbers_fast,
+    "serve-load": numbers_serve_load,
+    "readme-serving": numbers_readme_serving,
+}
+
+
+def _wrapped(text: str, width: int = 92) -> str:
+    """Paragraphs filled to ``width``, as the chapters are; tables and images as they are."""
+    import textwrap
+
+    blocks = []
+    for block in text.strip("\n").split("\n\n"):
+        if block.startswith(("|", "!")):
+            blocks.append(block)
+        elif block.startswith("- "):  # one list item
+            blocks.append(
+                textwrap.fill(
+                    " ".join(block[2:].split()),
+                    width=width,
+                    initial_indent="- ",
+                    subsequent_indent="  ",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
+        else:
+            blocks.append(
+                textwrap.fill(
+                    " ".join(block.split()),
+                    width=width,
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
+    text = "\n\n".join(blocks) + "\n"
+    for line in text.splitlines()[1:]:  # a line markdown would read as a list or a heading
+        if re.match(r"\s*(\d+[.)]|[-*+>#]) ", line):
+            raise ValueError(f"a wrapped line starts like markdown syntax: {line!r}")
+    return text
+
+
+def chapter_with_numbers(text: str, g: dict, d: dict) -> str:
+    """``text`` with every generated region rendered anew from the recorded runs."""
+
+    def render(m: re.Match) -> str:
+        name = m.group(2)
+        if name not in CHAPTER_NUMBERS:
+            raise KeyError(
+                f"no renderer for <!-- numbers: {name} -->; known: {list(CHAPTER_NUMBERS)}"
+            )
+        return m.group(1) + _wrapped(CHAPTER_NUMBERS[name](g, d)) + m.group(4)
+
+    return REGION.sub(render, text)
+
+
+def recorded_runs() -> tuple[dict, dict]:
+    import json
+
+    return json.loads(BENCHMARK.read_text()), json.loads(DECODE_OPS.read_text())
+
+
+def write_chapters() -> list[Path]:
+    """Rewrite the generated regions of every chapter (and README) that has some; returns the
+    pages changed."""
+    g, d = recorded_runs()
+    changed = []
+    for page in [*sorted((ROOT / "book" / "src").glob("*.md")), README]:
+        text = page.read_text()
+        new = chapter_with_numbers(text, g, d)
+        if new != text:
+            page.write_text(new)
+            changed.append(page)
+    return changed
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -664,7 +1190,9 @@ def by_name() -> dict[str, Figure]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help="figures to draw (default: all)")
+    parser.add_argument(
+        "names", nargs="*", help="figures to draw, or chapters (default: all, and chapters)"
+    )
     parser.add_argument("--out", type=Path, default=FIGURES, help="output folder")
     parser.add_argument("--list", action="store_true", help="list the figures and exit")
     args = parser.parse_args(argv)
@@ -672,11 +1200,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for f in FIGURES_LIST:
             print(f"{f.name:14} {', '.join(f.files)}{'  (needs MAX)' if f.needs_max else ''}")
+        print(f"{'chapters':14} the <!-- numbers: … --> regions of book/src/*.md")
         return 0
-    unknown = [n for n in args.names if n not in figures]
+    unknown = [n for n in args.names if n not in figures and n != "chapters"]
     if unknown:
         parser.error(f"unknown figure(s): {', '.join(unknown)}; known: {', '.join(figures)}")
-    for name in args.names or list(figures):
+    for name in args.names or [*figures, "chapters"]:
+        if name == "chapters":
+            changed = write_chapters()
+            for page in changed:
+                print(f"rewrote the measured numbers of {page.relative_to(ROOT)}")
+            if not changed:
+                print("every chapter's measured numbers are up to date")
+            continue
         figure = figures[name]
         figure.draw(args.out)
         for file in figure.files:

@@ -439,3 +439,127 @@ def test_readmes_speed_table_is_written_from_the_benchmarks_json():
     )
     for n in result["lengths"]:
         assert all(result["runs"][str(n)]["same_ids_as_hf"].values())
+
+
+# --------------------------------------------------------------------------- measured numbers
+
+# A number with one of these units, a percentage or a ratio ("2.3×", not "768 × 3072").
+MEASURED = re.compile(
+    r"\d+(?:[.,]\d+)*(?:\s?(?:ms|s|seconds?|minutes?|hours?|tokens/s|[KMG]B|%)(?![\w/])"
+    r"|×(?!\s*\d))"
+)
+ANY_FENCE = re.compile(r"^[ \t]*(```+|~~~+)[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.M | re.S)
+# Numbers with a unit that no run measures: arithmetic, or facts about GPT-2 itself.
+NOT_MEASURED = {
+    ("step_05.md", "154 MB"),  # 50,257 × 768 float32s
+    ("step_06.md", "10%"),  # GPT-2's dropout rate
+    ("step_11.md", "40 GB"),  # OpenAI's training text, as their paper reports it
+    ("step_13.md", "74 KB"),  # one token's keys and values: 2 × 12 × 768 float32s
+    ("step_13.md", "75 MB"),  # the same for 1024 tokens
+    ("step_13.md", "494 MB"),  # the 49 weight matrices in float32
+}
+# Measured once by hand and not yet written by a benchmark into book/data (issue 22): each
+# should become a generated region, and leave this list.
+NOT_YET_RECORDED = {
+    ("checks.md", "20 s"),  # "10 to 20 s per kernel on two cores"
+    ("setup.md", "20 s"),  # the same
+    ("troubleshooting.md", "15 minutes"),  # max warm-interpreter-cache on two cores
+    ("troubleshooting.md", "0.37 s"),  # an eager addition on Python 3.11/3.12 …
+    ("troubleshooting.md", "0.009 s"),  # … and with a plain SIGINT handler
+}
+
+
+def _measured_numbers_outside_regions(name: str, text: str) -> list[str]:
+    """'page:line: number' for each measured-looking number outside generated regions, code
+    blocks and inline code."""
+    figures = _figure_module()
+
+    def blank(m: re.Match) -> str:
+        return "\n" * m.group().count("\n")
+
+    text = figures.REGION.sub(blank, text)
+    text = ANY_FENCE.sub(blank, text)
+    text = re.sub(r"`[^`\n]*`", "``", text)
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for m in MEASURED.finditer(line):
+            if (name, m.group()) not in NOT_MEASURED | NOT_YET_RECORDED:
+                found.append(f"{name}:{number}: {m.group()}")
+    return found
+
+
+def test_measured_numbers_are_rendered_from_the_recorded_runs():
+    """Every <!-- numbers: NAME --> region of the book and README is what
+    scripts/make_figures.py renders from book/data/*.json now, and every renderer has its
+    region."""
+    figures = _figure_module()
+    g, d = figures.recorded_runs()
+    used = set()
+    for page in [*_pages(), ROOT / "README.md"]:
+        text = page.read_text()
+        used |= {m.group(2) for m in figures.REGION.finditer(text)}
+        assert figures.chapter_with_numbers(text, g, d) == text, (
+            f"{page.name}'s measured numbers differ from book/data: "
+            "run python scripts/make_figures.py chapters"
+        )
+    assert used == set(figures.CHAPTER_NUMBERS), (
+        f"renderers without a region: {sorted(set(figures.CHAPTER_NUMBERS) - used)}"
+    )
+
+
+def test_no_measured_number_outside_a_generated_region():
+    found = [
+        n
+        for page in _pages()
+        for n in _measured_numbers_outside_regions(page.name, page.read_text())
+    ]
+    assert not found, (
+        "measured numbers typed into the text (put them in a <!-- numbers: … --> region that "
+        f"scripts/make_figures.py renders from book/data, or drop them): {found}"
+    )
+    for page, number in NOT_MEASURED | NOT_YET_RECORDED:
+        assert number in (SRC / page).read_text(), f"{page} no longer says {number}: unlist it"
+
+
+def test_the_number_detector_detects_a_typed_number():
+    figures = _figure_module()
+    g, d = figures.recorded_runs()
+    page = _chapter(13).read_text()
+    rendered = figures.CHAPTER_NUMBERS["cache-bound"](g, d)
+    edited = page.replace(rendered, rendered.replace("×", "0×", 1))
+    assert edited != page
+    assert figures.chapter_with_numbers(edited, g, d) == page  # the region is rewritten
+    typed = page.replace(
+        "<!-- numbers: cache-bound -->", "It took 12.5 ms.\n\n<!-- numbers: cache-bound -->"
+    )
+    assert _measured_numbers_outside_regions("step_13.md", typed) == [
+        "step_13.md:" + str(typed[: typed.index("It took")].count("\n") + 1) + ": 12.5 ms"
+    ]
+    assert _measured_numbers_outside_regions("x.md", "a `12 ms` b\n```\n3 s\n```\n768 × 3072") == []
+    assert _measured_numbers_outside_regions("x.md", "2.3× and 93% and 5 s") == [
+        "x.md:1: 2.3×",
+        "x.md:1: 93%",
+        "x.md:1: 5 s",
+    ]
+
+
+def test_step_13s_gpt2_run_is_what_the_command_prints():
+    """The `python -m gpt2 --model checks/data/tiny-gpt2 …` transcript at the end of step 13
+    (written by python scripts/pass_transcripts.py gpt2): the same text and report, the
+    timings in the same form."""
+    spec = importlib.util.spec_from_file_location(
+        "pass_transcripts", ROOT / "scripts" / "pass_transcripts.py"
+    )
+    transcripts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(transcripts)
+    m = transcripts.GPT2_RUN.search(_chapter(13).read_text())
+    assert m, "step 13 has no python -m gpt2 --model transcript"
+    pasted = m.group().removeprefix("```text\n").removesuffix("```")
+    fresh = transcripts.gpt2_transcript(m.group(1))
+
+    def timings_masked(text: str) -> str:
+        return re.sub(r"\d+\.\d+ (s|tokens/s)", r"N \1", text)
+
+    assert timings_masked(fresh) == timings_masked(pasted), (
+        "step 13's python -m gpt2 transcript is stale: run python scripts/pass_transcripts.py gpt2"
+    )
