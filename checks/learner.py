@@ -202,8 +202,8 @@ def _locate(exc: BaseException, path: Path) -> dict:
     }
 
 
-def load(path: Path, module_name: str) -> types.ModuleType:
-    """Import the learner's file as a fresh module, never writing anything next to it."""
+def _source(path: Path) -> bytes:
+    """The learner's file, which must exist and hold something."""
     own = path.parent.resolve() == (course.ROOT / "steps").resolve()
     if not path.is_file():
         raise Problem(
@@ -222,6 +222,12 @@ def load(path: Path, module_name: str) -> types.ModuleType:
             if own
             else "It should define the step's names, as the skeleton in steps/ does.",
         )
+    return source
+
+
+def load(path: Path, module_name: str) -> types.ModuleType:
+    """Import the learner's file as a fresh module, never writing anything next to it."""
+    source = _source(path)
     try:
         code = compile(source, str(path), "exec")
     except ValueError as exc:  # e.g. a NUL byte: not Python source at all
@@ -241,6 +247,50 @@ def load(path: Path, module_name: str) -> types.ModuleType:
     with guarded(path, "importing your file"):
         exec(code, module.__dict__)  # noqa: S102 - this is the learner's own file
     return module
+
+
+_TODO_LINE = re.compile(rb"^\s*\S.*#\s*TODO\b", re.MULTILINE)  # code still marked TODO
+_MOJO_ERROR = re.compile(r":(\d+):(\d+): error: (.*)")
+
+
+def load_kernel(path: Path, module_name: str) -> types.SimpleNamespace:
+    """A kernel step's Mojo file compiled, its ops as functions of tensors (``gpt2.kernels``).
+
+    A line of code still marked ``# TODO`` means the step is not started (nothing compiles).
+    Compiling is Mojo's and MAX's time, not the learner's: the clock stands still, and an
+    unchanged file is not compiled again."""
+    source = _source(path)
+    todo = _TODO_LINE.search(source)
+    if todo:
+        line = source[: todo.start()].count(b"\n") + 1
+        functions = re.findall(rb"^\s*def (\w+)", source[: todo.start()], re.MULTILINE)
+        name = functions[-1].decode() if functions else "a part of your kernel"
+        raise Problem(
+            "not-started",
+            f"{name} is still a TODO",
+            file=str(path),
+            line=line,
+            source=source.splitlines()[line - 1].decode(errors="replace"),
+        )
+    from gpt2 import kernels, max_internals
+
+    number = int(re.search(r"(\d+)", module_name).group(1))
+    ops = {}
+    try:
+        with max_internals.Compiling("kernel"):
+            for name in course.step(number).names:
+                ops[name] = kernels.op(name, path)
+    except kernels.KernelCompileError as exc:
+        first = _MOJO_ERROR.search(exc.message)
+        lines = exc.message.splitlines()
+        raise Problem(
+            "syntax",
+            f"Mojo cannot compile your file: {first.group(3) if first else lines[0]}",
+            "\n".join(lines[:MAX_PRINTED_LINES]),
+            file=str(path),
+            line=int(first.group(1)) if first else None,
+        ) from None
+    return types.SimpleNamespace(**ops)
 
 
 def require(module: types.ModuleType, names: tuple[str, ...], path: Path) -> None:

@@ -36,6 +36,7 @@ console = Console(highlight=False, soft_wrap=False, width=_width())
 
 COMPILING = "MAX is compiling kernels for this step, first time only"
 STARTING = "MAX's server is starting (the first time for a file, it compiles your model)"
+KERNEL = "Mojo and MAX are preparing your kernel (compiled once for each version of your file)"
 SHOW_AFTER = 1.5  # seconds: a compile shorter than this (a file read back) is not shown
 
 
@@ -79,7 +80,11 @@ class CompileStatus:
                 self._status.stop()
                 self._status = None
             if shown and since is not None:
-                done = "the server started after" if self._what == "server" else "MAX compiled for"
+                done = {
+                    "server": "the server started after",
+                    "kernel": "your kernel was ready after",
+                }
+                done = done.get(self._what, "MAX compiled for")
                 self.console.print(
                     f"[dim]{self.label}: {done} {time.monotonic() - since:.0f} s.[/]"
                 )
@@ -89,7 +94,7 @@ class CompileStatus:
             with self._lock:
                 if self._since is None or time.monotonic() - self._since < SHOW_AFTER:
                     continue
-                doing = STARTING if self._what == "server" else COMPILING
+                doing = {"server": STARTING, "kernel": KERNEL}.get(self._what, COMPILING)
                 text = f"{self.label}: {doing}: {time.monotonic() - self._since:.0f} s so far"
                 if self.console.is_terminal:
                     if self._status is None:

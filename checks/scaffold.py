@@ -27,7 +27,7 @@ ROOT = course.ROOT
 
 START = "# ---- your code starts here ----"
 END = "# ---- your code ends here ----"
-_NUMBERED = re.compile(r"(?:step|solution)_(\d\d)\.(?:py|md)")
+_NUMBERED = re.compile(r"(?:step|solution)_(\d\d)\.(?:py|md|mojo)")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from checks import run
 from gpt2 import course
 
 ROOT = course.ROOT
-STEP_FILE = re.compile(r"step_(\d\d)\.py")
+STEP_FILE = re.compile(r"step_(\d\d)\.(?:py|mojo)")
 
 
 def step_of(path: str | Path) -> int | None:

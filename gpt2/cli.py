@@ -183,6 +183,7 @@ def run(args, err) -> int:
 
     from gpt2 import compiled, fast
 
+    kernels = _use_kernels(args, model, err)
     sampling = args.temperature > 0
     gen = steps["cache"] if not args.no_cache else steps["generation"]
     with err.status("Compiling the model with MAX (the first time takes a few minutes)…"):
@@ -192,7 +193,7 @@ def run(args, err) -> int:
         elif args.no_cache:
             compiled.compile_model(model)
         else:
-            compiled.compile_twin(model, gen.GPT2CachedLMHeadModel)
+            compiled.compile_twin(model, gen.GPT2CachedLMHeadModel, prepare=kernels)
     err.print(f"[green]✓[/] compiled in {time.perf_counter() - started:.1f} s")
 
     sample = dict(
@@ -344,6 +345,28 @@ def _use_steps(mine: bool, target, err) -> dict:
         role: importlib.import_module(f"solutions.solution_{course.defining(name).tag}")
         for role, name in ROLES.items()
     }
+
+
+def _use_kernels(args, model, err):
+    """With ``--mine``, the learner's Mojo kernels whose check passes (step 15's GELU), put
+    into the model (and into the cached twin, through the function returned)."""
+    number = course.defining("gpt2_gelu").number
+    if not args.mine or number not in course.passing([number]):
+        return None
+    if args.fast:
+        err.print(f"[yellow]![/] --fast builds its own graphs: MAX's GELU, not step {number}'s")
+        return None
+    from gpt2 import kernels
+
+    source = course.step_file(number)
+    try:
+        kernels.with_gelu_kernel(model, source)
+    except kernels.KernelCompileError as exc:
+        raise Failure(
+            f"steps/step_{number}.mojo passed its check but does not compile now:\n{exc.message}"
+        ) from None
+    err.print(f"[green]✓[/] your GELU kernel (step {number}) in every MLP")
+    return lambda twin: kernels.with_gelu_kernel(twin, source)
 
 
 # What this command takes from the course's steps, by the public name that does it.

@@ -135,12 +135,16 @@ def cached_function(
     return run
 
 
-def compile_twin(model, cached_class: type):
+def compile_twin(model, cached_class: type, prepare: Callable | None = None):
     """``cached_class`` built like ``model``, holding its weights, compiled (once per model);
-    or, while ``INTERPRET_TWINS`` is set, run on MAX's eager interpreter (see below)."""
+    or, while ``INTERPRET_TWINS`` is set, run on MAX's eager interpreter (see below).
+    ``prepare(twin)``, if given, changes the twin before it is compiled (``--mine``: the
+    learner's GELU kernel in its MLPs)."""
     memo = _CACHED.setdefault(model, {})  # one compiled twin per class, per model
     if cached_class not in memo:
         twin = build(cached_class, model.config, model.device)
+        if prepare is not None:
+            prepare(twin)
         if INTERPRET_TWINS:
             memo[cached_class] = _interpreted(twin, model)
             return memo[cached_class]

@@ -27,7 +27,9 @@ CACHE_ENV = "GPT2_CHECKS_CACHE"  # moves the checker's cache (default: .cache/ch
 # scripts/make_fixtures.py (the tests use it too).
 DATA = ROOT / "checks" / "data"
 TINY_GPT2 = DATA / "tiny-gpt2"
-KINDS = ("module", "value", "generation")
+KINDS = ("module", "value", "generation", "kernel")
+# A kernel step's files are Mojo (steps/step_NN.mojo); every other step's are Python.
+KERNEL = "kernel"
 
 
 def cache_dir() -> Path:
@@ -35,12 +37,17 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV, ROOT / ".cache" / "checks"))
 
 
+def suffix(number: int) -> str:
+    """The learner's and the reference's files of step ``number`` end in this."""
+    return ".mojo" if step(number).kind == KERNEL else ".py"
+
+
 def step_file(number: int) -> Path:
-    return ROOT / "steps" / f"step_{number:02d}.py"
+    return ROOT / "steps" / f"step_{number:02d}{suffix(number)}"
 
 
 def solution_file(number: int) -> Path:
-    return ROOT / "solutions" / f"solution_{number:02d}.py"
+    return ROOT / "solutions" / f"solution_{number:02d}{suffix(number)}"
 
 
 def chapter_file(number: int) -> Path:
@@ -68,7 +75,7 @@ class Public:
 class Step:
     number: int
     title: str
-    kind: str  # module | value | generation
+    kind: str  # module | value | generation | kernel
     you_write: str  # README's table: "you write …"
     public: tuple[Public, ...]
     hints: tuple[str, ...] = field(default=())  # the hint ladder: idea, ops, shape of code

@@ -1080,6 +1080,154 @@ def numbers_readme_serving(g: dict, d: dict) -> str:
     )
 
 
+KERNELS = DATA / "kernels-cpu.json"  # benchmarks/kernels.py --json
+KERNEL_LOOP = [  # kernels.py's edit-loop runs → the chapter's row label
+    ("a_new_source", "a file Mojo and MAX have never seen"),
+    ("b_unchanged", "the same file again, unchanged"),
+    ("c_one_line_edit", "after a one-line edit"),
+    ("d_empty_caches", "the very first check: MAX's cache and the checker's empty"),
+]
+KERNEL_HOW = [  # kernels.py's GELU runs → the chapter's column head
+    ("numpy", "NumPy (float32)"),
+    ("Mojo kernel", "your kernel (the reference)"),
+    ("MAX gelu(tanh)", 'MAX\'s `gelu(x, approximate="tanh")`'),
+]
+
+
+def _seconds(x: float) -> str:
+    return f"{x:.1f} s" if x < 10 else f"{x:.0f} s"
+
+
+def _kernels_run() -> tuple[dict, str]:
+    """kernels.py's recorded run, and how to name the machine it ran on."""
+    import json
+
+    k = json.loads(KERNELS.read_text())
+    arch, cores = k["machine"].split(", ")  # "x86_64, 2 cores"
+    load = k["load_average_at_start"][0]
+    return k, f"a {cores.split()[0]}-core {arch} CPU, load average {load:.1f} at the start"
+
+
+def numbers_kernel_compile(g: dict, d: dict) -> str:
+    """Step 15: what a check of a kernel costs, compiling included (kernels.py)."""
+    k, machine = _kernels_run()
+    loop = k["edit_loop"]
+    table = [
+        "| `python -m checks 15 --file …` | wall time | compiling, as the check announced it |",
+        "|---|---:|---:|",
+    ]
+    for key, label in KERNEL_LOOP:
+        run = loop.get(key)
+        if run is None:
+            continue
+        if not run["finished"]:
+            table.append(f"| {label} | not done in {_seconds(run['timeout_s'])} | |")
+            continue
+        said = run["compile_reported_s"]
+        table.append(
+            f"| {label} | {_seconds(run['wall_s'])} "
+            f"| {_seconds(said) if run['compile_reports'] else 'none announced'} |"
+        )
+    a, b, c = loop["a_new_source"], loop["b_unchanged"], loop["c_one_line_edit"]
+    every = [loop[key] for key, _ in KERNEL_LOOP if key in loop and loop[key]["finished"]]
+    verdict = (
+        "every one of these checks passed"
+        if all(run["passed"] for run in every)
+        else "NOT every one of these checks passed"
+    )
+    cold = loop.get("d_empty_caches")
+    if cold is None:
+        cold_text = "This run did not time a check with empty caches (`--cold`)."
+    elif not cold["finished"]:
+        cold_text = (
+            f"With MAX's cache empty, the check did not finish within "
+            f"{_seconds(cold['timeout_s'])}."
+        )
+    else:
+        unattributed = cold["wall_s"] - cold["compile_reported_s"]
+        cold_text = (
+            f"With both caches empty, the first check on a machine took "
+            f"{_seconds(cold['wall_s'])}, of which it announced "
+            f"{_seconds(cold['compile_reported_s'])} as compiling: your kernel, then the "
+            "MAX kernels the check runs around it (step 04's MLP, in the last case, among them)"
+            + (
+                f" ({_seconds(unattributed)} it did not attribute)"
+                if unattributed > 0.1 * cold["wall_s"]
+                else ""
+            )
+            + ". That happens once: the caches are kept."
+        )
+    return (
+        "`python benchmarks/kernels.py --json book/data/kernels-cpu.json` runs the check as "
+        f"you do, a new process each time, and times it from outside ({machine}; the "
+        "checker's background warm-up off). Its file is the reference with √(2/π) written "
+        "with a few more digits, random in each run: the same float32 numbers, but code no "
+        "cache has seen. The check announces only compiles that last a few seconds.\n\n"
+        + "\n".join(table)
+        + f"\n\nIn that run {verdict}. A new file cost {_seconds(a['wall_s'])} and the same "
+        f"file again {_seconds(b['wall_s'])}: the new one took "
+        f"{a['wall_s'] / b['wall_s']:.1f}× as long. The unchanged file was not compiled "
+        "again, yet the check still announced "
+        f"{_seconds(b['compile_reported_s'])} under the same words: each check is a new "
+        "process, in which MAX loads the package and finds the compiled kernel in its "
+        f"cache. A one-line edit is a new file again ({_seconds(c['wall_s'])}). " + cold_text + "\n"
+    )
+
+
+def numbers_kernel_speed(g: dict, d: dict) -> str:
+    """Step 15: the kernel's speed against MAX's own GELU and NumPy (kernels.py)."""
+    k, machine = _kernels_run()
+    rows = k["gelu"]["rows"]
+    table = [
+        "| rows of 3072 | " + " | ".join(head for _, head in KERNEL_HOW) + " |",
+        "|---:|" + "---:|" * len(KERNEL_HOW),
+    ]
+    for row in rows:
+        table.append(
+            f"| {row['rows']} | "
+            + " | ".join(f"{row[key]['us']:.0f}" for key, _ in KERNEL_HOW)
+            + " |"
+        )
+    first, last = rows[0], rows[-1]
+    mojo, own = "Mojo kernel", "MAX gelu(tanh)"
+    spread = max(
+        max(r[key]["q3_us"] - r[key]["us"], r[key]["us"] - r[key]["q1_us"]) / r[key]["us"]
+        for r in rows
+        for key, _ in KERNEL_HOW
+    )
+    errors = {key: max(r["max_abs_error_vs_float64"][key] for r in rows) for key in (mojo, own)}
+    agree = "agreed" if k["gelu"]["all_agree"] else "did NOT agree"
+    return (
+        f"Microseconds per call, medians of {k['repeats']} calls after a warm-up, each GELU "
+        "the only op of a graph compiled once (`max.graph.Graph`, an `InferenceSession` on "
+        f"the CPU), from the same run ({machine}); the middle half of each cell's calls lay "
+        f"within {spread:.0%} of its median:\n\n"
+        + "\n".join(table)
+        + f"\n\nFrom {first['rows']} row to {last['rows']} rows your kernel went from "
+        f"{first[mojo]['us']:.0f} to {last[mojo]['us']:.0f} µs, and NumPy from "
+        f"{first['numpy']['us']:.0f} to {last['numpy']['us']:.0f} µs. At {last['rows']} rows "
+        f"the kernel took {last[mojo]['us'] / last[own]['us']:.2f}× MAX's time; at "
+        f"{first['rows']} row, {first[mojo]['us'] / first[own]['us']:.1f}×. All three "
+        f"{agree} with the formula computed in float64: the kernel's largest difference was "
+        f"{errors[mojo]:.1e}, MAX's {errors[own]:.1e}." + _threads_floor(rows, mojo, own) + "\n"
+    )
+
+
+def _threads_floor(rows: list[dict], mojo: str, own: str) -> str:
+    """What the kernel's and MAX's times say about handing rows to threads, if they say it."""
+    first, middle, last = rows[0], rows[1], rows[-1]
+    flat = last[own]["us"] < 1.5 * middle[own]["us"] and last[mojo]["us"] < 1.5 * first[mojo]["us"]
+    if not (flat and first[own]["us"] * 5 < first[mojo]["us"]):
+        return ""
+    return (
+        f" From {middle['rows']} rows to {last['rows']}, {last['rows'] // middle['rows']}× the "
+        f"numbers, MAX's GELU went from {middle[own]['us']:.0f} to {last[own]['us']:.0f} µs: at "
+        "these sizes both ops spend their time handing the rows to the worker threads and "
+        "waiting for them, not computing. Your kernel pays that even for a single row, where "
+        f"MAX's took {first[own]['us']:.0f} µs."
+    )
+
+
 CHAPTER_NUMBERS: dict[str, Callable[[dict, dict], str]] = {
     "generate-run": numbers_generate_run,
     "one-row": numbers_one_row,
@@ -1090,6 +1238,8 @@ CHAPTER_NUMBERS: dict[str, Callable[[dict, dict], str]] = {
     "fast": numbers_fast,
     "serve-load": numbers_serve_load,
     "readme-serving": numbers_readme_serving,
+    "kernel-compile": numbers_kernel_compile,
+    "kernel-speed": numbers_kernel_speed,
 }
 
 

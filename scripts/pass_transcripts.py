@@ -4,9 +4,9 @@
     python scripts/pass_transcripts.py gpt2      # step 13's `python -m gpt2 --model …` run
 
 For each step (default: every step but 14, whose check starts a server for minutes), runs
-``python -m checks NN --file solutions/solution_NN.py`` as a learner would, and puts its
-output in place of the chapter's ``text`` block that starts with ``Step NN ·`` and ends with
-``PASSED step NN``. Nothing else in the chapter changes. ``gpt2`` reruns the command of step
+``python -m checks NN --file solutions/solution_NN.py`` (``.mojo`` for a kernel step) as a
+learner would, and puts its output in place of the chapter's ``text`` block that starts with
+``Step NN ·`` and ends with ``PASSED step NN``. Nothing else in the chapter changes. ``gpt2`` reruns the command of step
 13's ``$ python -m gpt2 --model checks/data/tiny-gpt2 …`` block and pastes what it printed:
 the text (stdout), then the report (stderr).
 """
@@ -35,7 +35,7 @@ def transcript(number: int) -> str:
             "checks",
             f"{number:02d}",
             "--file",
-            f"solutions/solution_{number:02d}.py",
+            str(course.solution_file(number).relative_to(ROOT)),  # .mojo for a kernel step
         ],
         cwd=ROOT,
         env=env,

@@ -18,7 +18,7 @@ from gpt2 import course
 ROOT = course.ROOT
 STEPS = range(1, 7)  # the steps every copy keeps; later ones may be half-written elsewhere
 
-NUMBERED = re.compile(r"(?:step|solution)_(\d\d)\.(?:py|md)")
+NUMBERED = re.compile(r"(?:step|solution)_(\d\d)\.(?:py|md|mojo)")
 
 
 def _keep(name: str, steps) -> bool:

@@ -67,3 +67,22 @@ def test_generate_benchmark_exits_non_zero_when_ids_differ(monkeypatch, capsys):
     captured = capsys.readouterr()
     assert "FAILED" in captured.err
     assert "NO" in captured.out
+
+
+def test_kernels_benchmark_times_the_reference_kernel_against_maxs_gelu(tmp_path):
+    """benchmarks/kernels.py (GELU only, a few calls): every runner agrees with float64."""
+    import json
+    import subprocess
+    import sys
+
+    from checker_helpers import ROOT
+
+    out = tmp_path / "kernels.json"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/kernels.py", "--no-edit-loop", "--repeats", "5",
+         "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Mojo kernel" in result.stdout and "MAX gelu(tanh)" in result.stdout
+    assert json.loads(out.read_text())

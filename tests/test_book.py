@@ -168,9 +168,12 @@ def test_includes_resolve_to_real_anchored_code():
 @pytest.mark.parametrize("number", course.numbers())
 def test_chapter_includes_its_skeleton_and_hides_its_solution(number):
     text = _chapter(number).read_text()
-    skeleton = f"../../steps/step_{number:02d}.py:"
-    solution = f"../../solutions/solution_{number:02d}.py:"
-    assert skeleton in text, f"chapter {number:02d} does not include steps/step_{number:02d}.py"
+    suffix = course.suffix(number)  # .mojo for a kernel step, .py for the others
+    skeleton = f"../../steps/step_{number:02d}{suffix}:"
+    solution = f"../../solutions/solution_{number:02d}{suffix}:"
+    assert skeleton in text, (
+        f"chapter {number:02d} does not include steps/step_{number:02d}{suffix}"
+    )
     assert solution in text, f"chapter {number:02d} does not include its solution"
     for details in re.findall(r"<details>(.*?)</details>", text, re.S):
         if solution in details:
@@ -207,7 +210,7 @@ def _meaningful(line: str) -> str | None:
 def _code_runs(n: int = 3) -> set[tuple[str, ...]]:
     runs: set[tuple[str, ...]] = set()
     for folder in CODE_DIRS:
-        for path in (ROOT / folder).rglob("*.py"):
+        for path in [*(ROOT / folder).rglob("*.py"), *(ROOT / folder).rglob("*.mojo")]:
             lines = [m for m in map(_meaningful, path.read_text().splitlines()) if m]
             for i in range(len(lines) - n + 1):
                 runs.add(tuple(lines[i : i + n]))

@@ -1,7 +1,8 @@
 """Every step is complete and its skeleton is its solution with the learner's parts cut out.
 
-A step is four parts sharing one number NN: ``steps/step_NN.py``, ``solutions/solution_NN.py``,
-``book/src/step_NN.md`` and ``checks/specs/step_NN.py``; plus its entry in the manifest
+A step is four parts sharing one number NN: ``steps/step_NN.py``, ``solutions/solution_NN.py``
+(``.mojo`` both, for a kernel step), ``book/src/step_NN.md`` and ``checks/specs/step_NN.py``;
+plus its entry in the manifest
 (``course.toml``, held to pixi.toml, SUMMARY.md and README.md by tests/test_manifest.py).
 Forgetting one fails here.
 """
@@ -36,13 +37,13 @@ def test_steps_are_numbered_from_one_without_gaps():
 
 @pytest.mark.parametrize("number", NUMBERS)
 def test_step_has_all_its_parts(number):
-    for part in (
-        f"steps/step_{number:02d}.py",
-        f"solutions/solution_{number:02d}.py",
-        f"book/src/step_{number:02d}.md",
-        f"checks/specs/step_{number:02d}.py",
+    for path in (
+        course.step_file(number),
+        course.solution_file(number),
+        course.chapter_file(number),
+        course.spec_file(number),
     ):
-        assert (ROOT / part).is_file(), f"step {number:02d} is missing {part}"
+        assert path.is_file(), f"step {number:02d} is missing {path.relative_to(ROOT)}"
 
 
 @pytest.mark.parametrize("number", NUMBERS)
@@ -55,8 +56,8 @@ def test_step_is_registered_in_pixi_and_summary(number):
 
 @pytest.mark.parametrize("number", NUMBERS)
 def test_skeleton_equals_solution_outside_the_marked_regions(number):
-    skeleton = (ROOT / f"steps/step_{number:02d}.py").read_text()
-    solution = (ROOT / f"solutions/solution_{number:02d}.py").read_text()
+    skeleton = course.step_file(number).read_text()
+    solution = course.solution_file(number).read_text()
     assert REGION.search(solution), "the solution marks no region for the learner"
     assert len(REGION.findall(skeleton)) == len(REGION.findall(solution))
     assert _outside_regions(skeleton) == _outside_regions(solution)
@@ -68,7 +69,7 @@ def test_skeleton_equals_solution_outside_the_marked_regions(number):
 
 @pytest.mark.parametrize("number", NUMBERS)
 def test_skeleton_imports_earlier_steps_from_solutions_only(number):
-    skeleton = (ROOT / f"steps/step_{number:02d}.py").read_text()
+    skeleton = course.step_file(number).read_text()
     assert not re.search(r"^\s*(from|import)\s+steps\b", skeleton, re.M)
 
 
@@ -76,7 +77,17 @@ def _signature(obj) -> str:
     return str(inspect.signature(obj))
 
 
-@pytest.mark.parametrize("number", NUMBERS)
+KERNELS = [n for n in NUMBERS if course.step(n).kind == course.KERNEL]
+
+
+@pytest.mark.parametrize("number", KERNELS)
+def test_a_kernel_steps_files_register_its_public_ops(number):
+    for path in (course.step_file(number), course.solution_file(number)):
+        registered = re.findall(r'^@register\("(\w+)"\)', path.read_text(), re.M)
+        assert sorted(registered) == sorted(course.step(number).names), path.name
+
+
+@pytest.mark.parametrize("number", [n for n in NUMBERS if n not in KERNELS])
 def test_public_names_and_signatures_match(number):
     skeleton = importlib.import_module(f"steps.step_{number:02d}")
     solution = importlib.import_module(f"solutions.solution_{number:02d}")

@@ -26,7 +26,7 @@ def test_every_step_has_every_level(entry):
 
 def _solution_lines(number: int) -> list[str]:
     """The lines a learner writes in the solution: code, stripped, long enough to matter."""
-    text = (ROOT / "solutions" / f"solution_{number:02d}.py").read_text()
+    text = course.solution_file(number).read_text()
     lines = []
     for region in REGION.finditer(text):
         for line in region.group(1).splitlines():

@@ -96,7 +96,10 @@ def _signature(obj) -> str:
     return plain_signature(str(inspect.signature(obj)))
 
 
-@pytest.mark.parametrize("entry", STEPS, ids=[s.tag for s in STEPS])
+PYTHON_STEPS = [s for s in STEPS if s.kind != course.KERNEL]  # a kernel step's: Mojo ops
+
+
+@pytest.mark.parametrize("entry", PYTHON_STEPS, ids=[s.tag for s in PYTHON_STEPS])
 def test_skeleton_and_solution_define_the_manifests_names_and_signatures(entry):
     skeleton = importlib.import_module(f"steps.step_{entry.tag}")
     solution = importlib.import_module(f"solutions.solution_{entry.tag}")
@@ -116,8 +119,11 @@ def test_gpt2_command_takes_its_steps_from_the_manifest():
     for name in cli.ROLES.values():
         assert name in course.defining(name).names
     assert SERVED in course.defining(SERVED).names
-    # The course ends with what the command needs: generation, then serving.
-    assert sorted({*cli._model_steps(), cli.SERVED_STEP}) == NUMBERS
+    # The course ends with what the command needs: generation, then serving, then the
+    # kernels --mine puts into the model.
+    kernels = [s.number for s in STEPS if s.kind == course.KERNEL]
+    assert sorted({*cli._model_steps(), cli.SERVED_STEP, *kernels}) == NUMBERS
+    assert course.defining("gpt2_gelu").kind == course.KERNEL
 
 
 def test_plain_signature_drops_module_paths_only():

@@ -75,7 +75,7 @@ def test_solution_passes(number, cpu):
 @pytest.mark.parametrize("number,index", MISTAKES)
 def test_known_mistake_is_caught_with_its_hint(number, index, cpu, tmp_path):
     spec = engine.spec(number)
-    path = tmp_path / f"step_{number:02d}.py"
+    path = tmp_path / f"step_{number:02d}{course.suffix(number)}"
     path.write_text(_mistake_source(number, index))
     report = engine.check(number, path, cpu)
     assert report.status == "failed"

@@ -117,3 +117,21 @@ def test_ci_runs_readmes_set_up_lines():
     assert "pip install" not in ci  # every install line comes from README.md
     first = _readme_block("pip set-up")[0]
     assert first.startswith("python3 -m venv .venv && . .venv/bin/activate && ")
+
+
+def test_readmes_newcomer_figures_are_the_recorded_runs():
+    """README quotes benchmarks/newcomer.py's recorded run (book/data/newcomer-cpu.json):
+    the set-up line it timed is README's own, and the seconds are the run's."""
+    import json
+
+    run = json.loads((ROOT / "book" / "data" / "newcomer-cpu.json").read_text())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert run["first_check_answered"]
+    assert run["setup_line"] in (ROOT / "README.md").read_text(), "README's set-up line changed"
+    for figure in (
+        f"took {run['setup_s']} s",
+        f"answered NOT STARTED {run['first_check_s']} s later",
+        f"Python {run['python']} with the {run['bundled_pip']} its `venv` bundles",
+        f"`{run['first_check']}`",
+    ):
+        assert figure in readme, f"README: {figure!r} (run python benchmarks/newcomer.py)"

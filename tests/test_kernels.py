@@ -1,0 +1,57 @@
+"""The learner's Mojo kernels as MAX ops (gpt2/kernels.py): built once per content, compile
+errors told about the learner's own file and line, and the GELU kernel inside a whole GPT-2
+giving the logits MAX's own GELU gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpt2 import course, kernels
+
+SOLUTION = course.solution_file(course.defining(kernels.GELU_OP).number)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(course.CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache" / "kernels"
+
+
+def test_a_file_is_built_once_per_content(tmp_path, cache):
+    source = tmp_path / "step_15.mojo"
+    source.write_text(SOLUTION.read_text())
+    built = kernels.package(source)
+    assert built.parent == cache and built.suffix == ".mojoc"
+    stamp = built.stat().st_mtime_ns
+    assert kernels.package(source) == built and built.stat().st_mtime_ns == stamp
+    source.write_text(SOLUTION.read_text() + "\n# an edit\n")
+    assert kernels.package(source) != built
+
+
+def test_a_compile_error_names_the_learners_file_and_line(tmp_path, cache):
+    source = tmp_path / "step_15.mojo"
+    text = SOLUTION.read_text().replace("return 0.5 * x * (1", "return 0.5 * y * (1")
+    source.write_text(text)
+    line = text[: text.index("0.5 * y")].count("\n") + 1
+    with pytest.raises(kernels.KernelCompileError) as caught:
+        kernels.package(source)
+    assert f"{source}:{line}:" in caught.value.message
+    assert "use of unknown declaration 'y'" in caught.value.message
+    assert "__init__.mojo" not in caught.value.message  # the package copy is not named
+    assert not list(cache.glob("*.mojoc"))
+
+
+def test_gpt2_with_the_gelu_kernel_gives_maxs_logits(cpu):
+    from gpt2 import runtime
+    from solutions.solution_11 import load_pretrained
+
+    ids = runtime.to_tensor(np.array([[5, 17, 200, 41, 9]], dtype=np.int64), cpu)
+    plain = load_pretrained(course.TINY_GPT2, device=cpu.device)[1]
+    mine = kernels.with_gelu_kernel(
+        load_pretrained(course.TINY_GPT2, device=cpu.device)[1], SOLUTION
+    )
+    assert all(type(block.mlp) is kernels.MLPWithKernel for block in mine.transformer.h)
+    assert set(dict(mine.parameters)) == set(dict(plain.parameters))  # HuggingFace's names
+    expected = runtime.to_numpy(plain(ids))
+    np.testing.assert_allclose(runtime.to_numpy(mine(ids)), expected, atol=2e-5, rtol=2e-5)
