@@ -131,6 +131,8 @@ def test_included_code_is_rendered_and_highlighted(site, page):
         first = page.locator("main pre code.language-python").first
         assert "hljs" in (first.get_attribute("class") or ""), f"{name}: code is not highlighted"
         assert first.locator("span[class^='hljs-']").count() > 0, f"{name}: no highlighted token"
+        for mojo in page.locator("main pre code.language-mojo").all():
+            assert mojo.locator("span[class^='hljs-']").count() > 0, f"{name}: Mojo not coloured"
         texts = code.all_inner_texts()
         assert not any("ANCHOR" in t or "{{#include" in t for t in texts)
         # A chapter may show course plumbing before the skeleton; the skeleton is there somewhere.
