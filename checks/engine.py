@@ -124,7 +124,10 @@ def check(number: int, path: Path, target) -> Report:
 
 
 def _check(spec: Spec, entry: course.Step, path: Path, target, report: Report) -> None:
-    ns = (spec.load or load)(path, f"_learner_step_{entry.tag}")
+    if spec.load is not None:
+        ns = spec.load(path, entry.names)
+    else:
+        ns = load(path, f"_learner_step_{entry.tag}")
     require(ns, entry.names, path)
     ctx = Context(target, entry.number, learner=path)
     with ctx.resources:  # a server the check started stops here, whatever happened

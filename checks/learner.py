@@ -253,7 +253,7 @@ _TODO_LINE = re.compile(rb"^\s*\S.*#\s*TODO\b", re.MULTILINE)  # code still mark
 _MOJO_ERROR = re.compile(r":(\d+):(\d+): error: (.*)")
 
 
-def load_kernel(path: Path, module_name: str) -> types.SimpleNamespace:
+def load_kernel(path: Path, names: tuple[str, ...]) -> types.SimpleNamespace:
     """A kernel step's Mojo file compiled, its ops as functions of tensors (``gpt2.kernels``).
 
     A line of code still marked ``# TODO`` means the step is not started (nothing compiles).
@@ -274,11 +274,10 @@ def load_kernel(path: Path, module_name: str) -> types.SimpleNamespace:
         )
     from gpt2 import kernels, max_internals
 
-    number = int(re.search(r"(\d+)", module_name).group(1))
     ops = {}
     try:
         with max_internals.Compiling("kernel"):
-            for name in course.step(number).names:
+            for name in names:
                 ops[name] = kernels.op(name, path)
     except kernels.KernelCompileError as exc:
         first = _MOJO_ERROR.search(exc.message)

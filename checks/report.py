@@ -37,6 +37,12 @@ console = Console(highlight=False, soft_wrap=False, width=_width())
 COMPILING = "MAX is compiling kernels for this step, first time only"
 STARTING = "MAX's server is starting (the first time for a file, it compiles your model)"
 KERNEL = "Mojo and MAX are preparing your kernel (compiled once for each version of your file)"
+# What the status line says during a wait of each kind, and when the wait is over.
+WAITS = {
+    "compile": (COMPILING, "MAX compiled for"),
+    "server": (STARTING, "the server started after"),
+    "kernel": (KERNEL, "your kernel was ready after"),
+}
 SHOW_AFTER = 1.5  # seconds: a compile shorter than this (a file read back) is not shown
 
 
@@ -80,11 +86,7 @@ class CompileStatus:
                 self._status.stop()
                 self._status = None
             if shown and since is not None:
-                done = {
-                    "server": "the server started after",
-                    "kernel": "your kernel was ready after",
-                }
-                done = done.get(self._what, "MAX compiled for")
+                done = WAITS.get(self._what, WAITS["compile"])[1]
                 self.console.print(
                     f"[dim]{self.label}: {done} {time.monotonic() - since:.0f} s.[/]"
                 )
@@ -94,7 +96,7 @@ class CompileStatus:
             with self._lock:
                 if self._since is None or time.monotonic() - self._since < SHOW_AFTER:
                     continue
-                doing = {"server": STARTING, "kernel": KERNEL}.get(self._what, COMPILING)
+                doing = WAITS.get(self._what, WAITS["compile"])[0]
                 text = f"{self.label}: {doing}: {time.monotonic() - self._since:.0f} s so far"
                 if self.console.is_terminal:
                     if self._status is None:

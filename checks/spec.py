@@ -132,9 +132,10 @@ class Spec:
     subject: str = ""  # what a callable ``variant`` replaces (default: the first public name)
     module: ModuleBuild | None = None  # module steps: parameters are compared before cases
     tolerance: float = 1.0  # multiplies the device's default tolerances
-    # How a file becomes the names the cases run (path, module name) -> namespace; None:
-    # import it as Python. A kernel step compiles its Mojo (``checks.learner.load_kernel``).
-    load: Callable[[Any, str], Any] | None = None
+    # How a file becomes the names the cases run: (path, the step's public names) ->
+    # namespace; None: import it as Python. A kernel step compiles its Mojo
+    # (``checks.learner.load_kernel``).
+    load: Callable[[Any, tuple[str, ...]], Any] | None = None
 
 
 # --------------------------------------------------------------------------- comparing

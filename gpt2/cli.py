@@ -363,7 +363,7 @@ def _use_kernels(args, model, err):
         kernels.with_gelu_kernel(model, source)
     except kernels.KernelCompileError as exc:
         raise Failure(
-            f"steps/step_{number}.mojo passed its check but does not compile now:\n{exc.message}"
+            f"{source.relative_to(ROOT)} passed its check but does not compile now:\n{exc.message}"
         ) from None
     err.print(f"[green]✓[/] your GELU kernel (step {number}) in every MLP")
     return lambda twin: kernels.with_gelu_kernel(twin, source)

@@ -97,15 +97,14 @@ def gelu(source: Path) -> Callable:
     return apply
 
 
-def op(name: str, source: Path, device=None) -> Callable:
+def op(name: str, source: Path) -> Callable:
     """Public name ``name`` of a kernel step, from ``source``, run once on a small input on
-    ``device`` (default: the CPU): the first run is when MAX compiles the kernel."""
+    the CPU: the first run is when MAX compiles the kernel."""
     import numpy as np
     from max.experimental.tensor import Tensor
 
     function = {GELU_OP: gelu}[name](source)
-    example = Tensor.from_dlpack(np.zeros((1, 1), np.float32))
-    function(example.to(device) if device is not None else example)
+    function(Tensor.from_dlpack(np.zeros((1, 1), np.float32)))
     return function
 
 
