@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +51,29 @@ sys.path.insert(0, str(ROOT))
 
 WIDTH = 3072  # GPT-2 small's MLP: 4 × 768
 ROWS = (1, 16, 128)
-SQRT_2_OVER_PI = "0.7978845608028654"  # as the reference writes it
 COMPILED = re.compile(r"(?:compiled for|was ready after) ([\d.]+) s")  # "… was ready after 3 s."
-PASSED = re.compile(r"PASSED step 15 in ([\d.]+) s")
+
+
+@dataclass(frozen=True)
+class Edits:
+    """How the edit loop changes a kernel step's reference without changing its numbers:
+    ``fresh`` (text → a written-out constant gains extra digits, ``{stamp}``) makes code no
+    cache has seen; ``edit`` (old, new) is the one-line edit."""
+
+    fresh: tuple[str, str]
+    edit: tuple[str, str]
+
+
+EDITS = {
+    15: Edits(  # √(2/π) with more digits; 0.5 · x written x · 0.5
+        fresh=("0.7978845608028654", "0.7978845608028654{stamp}"),
+        edit=("0.5 * x", "x * 0.5"),
+    ),
+    16: Edits(  # 1 / √d written 1.000…{stamp} / √d; exp(w - top) written exp(-(top - w))
+        fresh=("var scale = 1 / sqrt", "var scale = 1.000000000{stamp} / sqrt"),
+        edit=("exp(w[unsafe_offset=t] - top)", "exp(-(top - w[unsafe_offset=t]))"),
+    ),
+}
 
 
 def gelu_numpy(x: np.ndarray) -> np.ndarray:
@@ -132,12 +153,12 @@ def time_gelu(source: Path, repeats: int) -> dict:
 # --------------------------------------------------------------------------- the edit loop
 
 
-def check(file: Path, env: dict, timeout: float | None = None) -> dict:
-    """``python -m checks 15 --file file``: wall seconds, the check's own report, pass/fail."""
+def check(step: int, file: Path, env: dict, timeout: float | None = None) -> dict:
+    """``python -m checks STEP --file file``: wall seconds, the check's own report, pass/fail."""
     started = time.perf_counter()
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "checks", "15", "--file", str(file)],
+            [sys.executable, "-m", "checks", str(step), "--file", str(file)],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -148,7 +169,7 @@ def check(file: Path, env: dict, timeout: float | None = None) -> dict:
         return {"finished": False, "timeout_s": timeout}
     wall = time.perf_counter() - started
     reports = [line for line in result.stderr.splitlines() if COMPILED.search(line)]
-    passed = PASSED.search(result.stdout)
+    passed = re.search(rf"PASSED step {step} in ([\d.]+) s", result.stdout)
     return {
         "finished": True,
         "wall_s": wall,
@@ -160,13 +181,16 @@ def check(file: Path, env: dict, timeout: float | None = None) -> dict:
     }
 
 
-def fresh_source(text: str, stamp: str) -> str:
-    """``text`` with √(2/π) written with extra digits: new code, the same float32 numbers."""
-    assert SQRT_2_OVER_PI in text, f"the kernel does not write √(2/π) as {SQRT_2_OVER_PI}"
-    return text.replace(SQRT_2_OVER_PI, SQRT_2_OVER_PI + stamp, 1)
+def changed(text: str, pair: tuple[str, str], stamp: str = "") -> str:
+    """``text`` with the first ``pair[0]`` replaced by ``pair[1]`` (``{stamp}`` filled in)."""
+    old, new = pair
+    assert old in text, f"the kernel has no {old!r} to change"
+    return text.replace(old, new.format(stamp=stamp), 1)
 
 
-def edit_loop(source: Path, cold: bool, cold_timeout: float) -> dict:
+def edit_loop(step: int, source: Path, cold: bool, cold_timeout: float) -> dict:
+    """Step ``step``'s check of a new copy of ``source``, of it again, after a one-line
+    edit, and (``cold``) of ``source`` with empty caches."""
     from gpt2 import course
 
     env = {**os.environ, "GPT2_CHECKS_WARMUP": "0", "COLUMNS": "3000", "NO_COLOR": "1"}
@@ -178,18 +202,16 @@ def edit_loop(source: Path, cold: bool, cold_timeout: float) -> dict:
     stamp = "".join(random.choice("123456789") for _ in range(12))
     report: dict = {"warmup": "off (GPT2_CHECKS_WARMUP=0)", "stamp": stamp}
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "bench_gelu.mojo"
-        text = fresh_source(source.read_text(), stamp)
+        copy = Path(tmp) / "bench_kernel.mojo"
+        text = changed(source.read_text(), EDITS[step].fresh, stamp)
         copy.write_text(text)
         print("  (a) a new source, first check …", flush=True)
-        report["a_new_source"] = check(copy, env)
+        report["a_new_source"] = check(step, copy, env)
         print("  (b) the same file again …", flush=True)
-        report["b_unchanged"] = check(copy, env)
-        edited = text.replace("0.5 * x", "x * 0.5", 1)
-        assert edited != text, "the kernel has no `0.5 * x` to edit"
-        copy.write_text(edited)
+        report["b_unchanged"] = check(step, copy, env)
+        copy.write_text(changed(text, EDITS[step].edit))
         print("  (c) after a one-line edit …", flush=True)
-        report["c_one_line_edit"] = check(copy, env)
+        report["c_one_line_edit"] = check(step, copy, env)
         if cold:
             print(f"  (d) empty caches (up to {cold_timeout:.0f} s) …", flush=True)
             modular, checker = Path(tmp) / "modular", Path(tmp) / "checks"
@@ -198,19 +220,47 @@ def edit_loop(source: Path, cold: bool, cold_timeout: float) -> dict:
                 "MODULAR_CACHE_DIR": str(modular),
                 "GPT2_CHECKS_CACHE": str(checker),
             }
-            report["d_empty_caches"] = check(source, cold_env, timeout=cold_timeout)
-    for built in (course.cache_dir() / "kernels").glob("bench_gelu_*.mojoc"):
+            report["d_empty_caches"] = check(step, source, cold_env, timeout=cold_timeout)
+    for built in (course.cache_dir() / "kernels").glob("bench_kernel_*.mojoc"):
         built.unlink()
     for path, data in kept.items():
         path.write_bytes(data)
     return report
 
 
+def print_edit_loop(report: dict) -> None:
+    for key, run in report.items():
+        if isinstance(run, dict):
+            if run["finished"]:
+                print(
+                    f"  {key}: {run['wall_s']:.1f} s wall, compile reported "
+                    f"{run['compile_reported_s']} s, passed {run['passed']}"
+                )
+            else:
+                print(f"  {key}: not finished within {run['timeout_s']:.0f} s")
+
+
+def edit_loop_passed(report: dict) -> bool:
+    """Whether every finished check of ``report`` passed."""
+    return all(
+        run.get("passed", True)
+        for run in report.values()
+        if isinstance(run, dict) and run["finished"]
+    )
+
+
 # --------------------------------------------------------------------------- main
 
 
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores"
+def about(source: Path, repeats: int) -> dict:
+    """What a kernel benchmark's JSON says first: the machine, its load, the file, repeats."""
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "device": "cpu",
+        "load_average_at_start": list(os.getloadavg()),
+        "file": str(source.relative_to(ROOT) if ROOT in source.parents else source),
+        "repeats": repeats,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,14 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     from gpt2 import runtime
 
     runtime.quiet_max()
-    result = {
-        "machine": machine(),
-        "device": "cpu",
-        "load_average_at_start": list(os.getloadavg()),
-        "file": str(source.relative_to(ROOT) if ROOT in source.parents else source),
-        "width": WIDTH,
-        "repeats": args.repeats,
-    }
+    result = {**about(source, args.repeats), "width": WIDTH}
     print(f"GELU on float32 [n, {WIDTH}], {args.repeats} calls each ({result['machine']}):")
     result["gelu"] = time_gelu(source, args.repeats)
     labels = ("numpy", "Mojo kernel", "MAX gelu(tanh)")
@@ -245,16 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label}: {seconds:.1f} s")
     if not args.no_edit_loop:
         print("python -m checks 15 --file X, as a learner runs it:")
-        result["edit_loop"] = edit_loop(source, args.cold, args.cold_timeout)
-        for key, run in result["edit_loop"].items():
-            if isinstance(run, dict):
-                if run["finished"]:
-                    print(
-                        f"  {key}: {run['wall_s']:.1f} s wall, compile reported "
-                        f"{run['compile_reported_s']} s, passed {run['passed']}"
-                    )
-                else:
-                    print(f"  {key}: not finished within {run['timeout_s']:.0f} s")
+        result["edit_loop"] = edit_loop(15, source, args.cold, args.cold_timeout)
+        print_edit_loop(result["edit_loop"])
     if args.json:
         text = json.dumps(result, indent=1, ensure_ascii=False) + "\n"
         if args.json == "-":
@@ -262,11 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             Path(args.json).write_text(text)
             print(f"wrote {args.json}")
-    ok = result["gelu"]["all_agree"] and all(
-        run.get("passed", True)
-        for run in result.get("edit_loop", {}).values()
-        if isinstance(run, dict) and run.get("finished")
-    )
+    ok = result["gelu"]["all_agree"] and edit_loop_passed(result.get("edit_loop", {}))
     if not ok:
         print("FAILED: a GELU disagreed with the formula, or a check did not pass", file=sys.stderr)
     return 0 if ok else 1

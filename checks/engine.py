@@ -108,6 +108,10 @@ def _answer(spec: Spec, ns, case, ctx: Context):
 def check(number: int, path: Path, target) -> Report:
     """Check ``path`` against step ``number``'s spec on ``target``."""
     entry = course.step(number)
+    if spec(number).cpu_only and target.name != "cpu":
+        from gpt2 import runtime
+
+        target = runtime.pick_device("cpu")  # the report's label says where it ran
     report = Report(number, entry.title, path, target=target.label)
     started = time.perf_counter()
     try:

@@ -136,6 +136,7 @@ class Spec:
     # namespace; None: import it as Python. A kernel step compiles its Mojo
     # (``checks.learner.load_kernel``).
     load: Callable[[Any, tuple[str, ...]], Any] | None = None
+    cpu_only: bool = False  # the step's code runs on the CPU only: checked there on any machine
 
 
 # --------------------------------------------------------------------------- comparing

@@ -14,6 +14,8 @@ import importlib
 import os
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gpt2 import course
@@ -189,11 +191,11 @@ def run(args, err) -> int:
     with err.status("Compiling the model with MAX (the first time takes a few minutes)…"):
         started = time.perf_counter()
         if args.fast:
-            fast.compile_for(model, greedy=not sampling)
+            fast.compile_for(model, greedy=not sampling, attention=kernels.attention)
         elif args.no_cache:
             compiled.compile_model(model)
         else:
-            compiled.compile_twin(model, gen.GPT2CachedLMHeadModel, prepare=kernels)
+            compiled.compile_twin(model, gen.GPT2CachedLMHeadModel, prepare=kernels.prepare)
     err.print(f"[green]✓[/] compiled in {time.perf_counter() - started:.1f} s")
 
     sample = dict(
@@ -202,6 +204,8 @@ def run(args, err) -> int:
         top_p=args.top_p if sampling else None,
         seed=args.seed,
     )
+    if args.fast:
+        sample["attention"] = kernels.attention
     stream = fast.stream_fast if args.fast else gen.stream if args.no_cache else gen.stream_cached
     return _write(stream(model, prompt_ids, args.max_new_tokens, **sample), args, tokenizer, err)
 
@@ -347,26 +351,58 @@ def _use_steps(mine: bool, target, err) -> dict:
     }
 
 
-def _use_kernels(args, model, err):
-    """With ``--mine``, the learner's Mojo kernels whose check passes (step 15's GELU), put
-    into the model (and into the cached twin, through the function returned)."""
-    number = course.defining("gpt2_gelu").number
-    if not args.mine or number not in course.passing([number]):
-        return None
-    if args.fast:
-        err.print(f"[yellow]![/] --fast builds its own graphs: MAX's GELU, not step {number}'s")
-        return None
+@dataclass
+class Kernels:
+    """The learner's Mojo kernels ``--mine`` runs: ``prepare`` puts step 15's GELU into a
+    model (the cached twin too), ``attention`` is step 16's op for --fast's one-token graphs."""
+
+    prepare: Callable | None = None
+    attention: Callable | None = None
+
+
+def _use_kernels(args, model, err) -> Kernels:
+    """With ``--mine``, the learner's Mojo kernels whose check passes."""
+    from max.driver import CPU
+
     from gpt2 import kernels
 
-    source = course.step_file(number)
+    gelu_step, attention_step = (
+        course.defining(name).number for name in (kernels.GELU_OP, kernels.ATTENTION_OP)
+    )
+    passing = course.passing([gelu_step, attention_step]) if args.mine else []
+    found = Kernels()
     try:
-        kernels.with_gelu_kernel(model, source)
+        if gelu_step in passing and args.fast:
+            err.print(
+                f"[yellow]![/] --fast builds its own graphs: MAX's GELU, not step {gelu_step}'s"
+            )
+        elif gelu_step in passing:
+            source = course.step_file(gelu_step)
+            kernels.with_gelu_kernel(model, source)
+            found.prepare = lambda twin: kernels.with_gelu_kernel(twin, source)
+            err.print(f"[green]✓[/] your GELU kernel (step {gelu_step}) in every MLP")
+        if attention_step in passing and not args.fast:
+            err.print(
+                f"[yellow]![/] your attention kernel (step {attention_step}) runs in --fast's "
+                "one-token decode step: add --fast to use it"
+            )
+        elif attention_step in passing and not isinstance(model.device, CPU):
+            err.print(
+                f"[yellow]![/] your attention kernel (step {attention_step}) runs on the CPU only"
+            )
+        elif attention_step in passing:
+            source = course.step_file(attention_step)
+            found.attention = kernels.decode_attention(source)
+            err.print(
+                f"[green]✓[/] your attention kernel (step {attention_step}) in --fast's "
+                "one-token decode steps"
+            )
     except kernels.KernelCompileError as exc:
         raise Failure(
-            f"{source.relative_to(ROOT)} passed its check but does not compile now:\n{exc.message}"
+            f"{exc.source.relative_to(ROOT)} passed its check but does not compile now:\n"
+            f"{exc.message}"
         ) from None
-    err.print(f"[green]✓[/] your GELU kernel (step {number}) in every MLP")
-    return lambda twin: kernels.with_gelu_kernel(twin, source)
+    return found
 
 
 # What this command takes from the course's steps, by the public name that does it.

@@ -29,6 +29,9 @@ one pass over the weights decides:
   hold, several tokens cost one float32 read of the weights. Sampling decodes one float32
   token at a time.
 
+* One token's attention can be one op instead (``attention=``, step 16's Mojo kernel:
+  ``gpt2.kernels.decode_attention``): it reads only the cached positions, each number once.
+
 Greedy, it chooses the ids ``generate_cached`` chooses; the book's step 13 chapter shows
 the measured difference.
 """
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,17 +62,29 @@ DRAFT = 3  # tokens guessed by the Q6_K drafter before a float32 pass checks the
 _HIDDEN = 1e30  # subtracted from the scores a token must not see
 
 
-class _CachedAttention(GPT2MultiHeadAttention):
+class CachedAttention(GPT2MultiHeadAttention):
     one_row = False  # compiled for one token at a time (compile_decoder sets it)
+    kernel = None  # one token's attention as one op (step 16's; compile_decoder sets it)
 
-    def forward(self, x: Tensor, keys: Tensor, values_t: Tensor, hidden: Tensor, later: Tensor):
-        """x [n, n_embd], n new tokens after the cached ones; keys [n_head, capacity,
-        head_dim], the values transposed [n_head, head_dim, capacity]; hidden [capacity, 1]
-        (0 where the cache holds a token, 1e30 elsewhere); later [n, n] (1e30 where the
-        key comes after the query) → out [n, n_embd], k, v [n_head, n, head_dim]."""
+    def forward(self, x, keys, values_t, hidden, later, start):
+        """x [n, n_embd], n new tokens after the ``start`` [1] cached ones; keys [n_head,
+        capacity, head_dim], the values transposed [n_head, head_dim, capacity]; hidden
+        [capacity, 1] (0 where the cache holds a token, 1e30 elsewhere); later [n, n] (1e30
+        where the key comes after the query) → out [n, n_embd], k, v [n_head, n, head_dim]."""
         n, n_embd = x.shape[0], self.n_head * self.head_dim
         q, k, v = F.split(self.c_attn(x), [n_embd, n_embd, n_embd], axis=-1)
+        if self.kernel is not None:  # one token: [n_head, head_dim] each, all in one op
+            q, k, v = (t.reshape([self.n_head, self.head_dim]) for t in (q, k, v))
+            out = self.kernel(q, k, v, keys, values_t, start).reshape([1, n_embd])
+            k, v = (t.reshape([self.n_head, 1, self.head_dim]) for t in (k, v))
+            return self.c_proj(out), k, v
         q, k, v = (t.reshape([n, self.n_head, self.head_dim]).transpose(0, 1) for t in (q, k, v))
+        return self.c_proj(self.attend(q, k, v, keys, values_t, hidden, later)), k, v
+
+    def attend(self, q, k, v, keys, values_t, hidden, later):
+        """Attention from MAX's composed ops: q, k, v [n_head, n, head_dim], the cache and
+        masks as ``forward`` takes them → [n, n_embd]."""
+        n, n_embd = q.shape[1], self.n_head * self.head_dim
         scale = 1.0 / math.sqrt(self.head_dim)
         queries = q.transpose(-1, -2)  # [n_head, head_dim, n]
         if self.one_row:  # one query: products as sums along the cache's inner axis
@@ -85,17 +100,16 @@ class _CachedAttention(GPT2MultiHeadAttention):
             mixed = values_t @ cached_w  # [n_head, head_dim, n]
         mixed = mixed + v.transpose(-1, -2) @ own_w
         total = F.sum(cached_w, axis=-2) + F.sum(own_w, axis=-2)  # [n_head, 1, n]
-        out = (mixed / total).permute([2, 0, 1]).reshape([n, n_embd])
-        return self.c_proj(out), k, v
+        return (mixed / total).permute([2, 0, 1]).reshape([n, n_embd])
 
 
 class _CachedBlock(GPT2Block):
     def __init__(self, config):
         super().__init__(config)
-        self.attn = _CachedAttention(config)
+        self.attn = CachedAttention(config)
 
-    def forward(self, x, keys, values_t, hidden, later):
-        attended, k, v = self.attn(self.ln_1(x), keys, values_t, hidden, later)
+    def forward(self, x, keys, values_t, hidden, later, start):
+        attended, k, v = self.attn(self.ln_1(x), keys, values_t, hidden, later, start)
         x = x + attended
         return x + self.mlp(self.ln_2(x)), k, v
 
@@ -125,7 +139,7 @@ class DecodeModel(GPT2LMHeadModel):
         later = F.cast(rows.reshape([n, 1]) > rows.reshape([1, n]), DType.float32) * _HIDDEN
         new_keys, new_values = [], []
         for block, layer_keys, layer_values_t in zip(t.h, keys, values_t, strict=True):
-            x, k, v = block(x, layer_keys, layer_values_t, hidden, later)
+            x, k, v = block(x, layer_keys, layer_values_t, hidden, later, start)
             new_keys.append(k)
             new_values.append(v)
         return self.lm_head(t.ln_f(x)), F.stack(new_keys), F.stack(new_values)
@@ -198,16 +212,20 @@ ONE, ROWS, DRAFTER = "one", "rows", "draft"  # the graphs: see compile_decoder
 KINDS = (ONE, ROWS, DRAFTER)
 
 
-def compile_decoder(model, kind: str = ONE):
-    """``DecodeModel`` holding ``model``'s weights, compiled once per model and kind:
-    ``ONE`` token at a time, ``ROWS`` (any number of tokens: the prompt, a draft to check),
-    or the ``DRAFTER`` (one token, Q6_K matrices: CPU only)."""
+def compile_decoder(model, kind: str = ONE, attention: Callable | None = None):
+    """``DecodeModel`` holding ``model``'s weights, compiled once per model, kind and
+    attention: ``ONE`` token at a time, ``ROWS`` (any number of tokens: the prompt, a draft
+    to check), or the ``DRAFTER`` (one token, Q6_K matrices: CPU only). ``attention``, an
+    op of one token's q, k, v [n_head, head_dim], the cache and its length (step 16's
+    kernel), replaces the one-token graphs' attention."""
     memo = _DECODERS.setdefault(model, {})
-    if kind not in memo:
+    attention = None if kind == ROWS else attention  # several tokens: MAX's ops always
+    if (kind, attention) not in memo:
         config = model.config
         twin = build(DecodeModel, config, model.device)
         for block in twin.transformer.h:
             block.attn.one_row = kind != ROWS
+            block.attn.kernel = attention
         state = dict(model.parameters)
         if kind == DRAFTER:
             state = quantized_state(twin, state)
@@ -219,8 +237,8 @@ def compile_decoder(model, kind: str = ONE):
         tokens = TensorType(DType.int64, ["rows" if kind == ROWS else 1], device=model.device)
         start = TensorType(DType.int64, [1], device=model.device)
         cache = [keys] * config.n_layer + [values_t] * config.n_layer
-        memo[kind] = twin.compile(tokens, start, *cache, weights=state)
-    return memo[kind]
+        memo[kind, attention] = twin.compile(tokens, start, *cache, weights=state)
+    return memo[kind, attention]
 
 
 def drafting(model, greedy: bool, draft: int = DRAFT) -> bool:
@@ -229,11 +247,11 @@ def drafting(model, greedy: bool, draft: int = DRAFT) -> bool:
     return greedy and draft > 0 and isinstance(model.device, CPU)
 
 
-def compile_for(model, greedy: bool, draft: int = DRAFT) -> None:
+def compile_for(model, greedy: bool, draft: int = DRAFT, attention=None) -> None:
     """Compile the graphs ``stream_fast`` will run (the first time takes minutes)."""
     uses = (ROWS, DRAFTER) if drafting(model, greedy, draft) else (ROWS, ONE)
     for kind in uses:
-        compile_decoder(model, kind)
+        compile_decoder(model, kind, attention)
 
 
 def capacity_for(length: int, context: int) -> int:
@@ -297,12 +315,14 @@ def stream_fast(
     seed: int | None = None,
     draft: int = DRAFT,
     stats: DraftStats | None = None,
+    attention: Callable | None = None,
     **knobs,
 ) -> Iterator[int]:
     """Step 13's ``stream_cached`` with the fixed cache: the same tokens, faster.
     ``knobs``: ``temperature``, ``top_k``, ``top_p``, as step 12's ``next_token`` takes them.
     Greedy on a CPU, ``draft`` tokens at a time are guessed by the Q6_K drafter and checked
-    in float32 (0: none); ``stats`` counts the guesses and those kept."""
+    in float32 (0: none); ``stats`` counts the guesses and those kept. ``attention``: the
+    one-token graphs' attention op (``compile_decoder``)."""
     from solutions.solution_12 import next_token
 
     rng = np.random.default_rng(seed)
@@ -311,9 +331,10 @@ def stream_fast(
     logits = cache.run(compile_decoder(model, ROWS), list(prompt_ids))[-1]
     if drafting(model, knobs.get("temperature", 0.0) == 0, draft):
         token = next_token(logits, rng)
-        yield from _drafted(model, cache, token, max_new_tokens, draft, stats or DraftStats())
+        stats = stats or DraftStats()
+        yield from _drafted(model, cache, token, max_new_tokens, draft, stats, attention)
         return
-    one = compile_decoder(model, ONE)
+    one = compile_decoder(model, ONE, attention)
     for i in range(max_new_tokens):
         token = next_token(logits, rng, **knobs)
         yield token
@@ -321,10 +342,10 @@ def stream_fast(
             logits = cache.run(one, [token])[0]
 
 
-def _drafted(model, cache, token: int, max_new_tokens: int, draft: int, stats: DraftStats):
+def _drafted(model, cache, token: int, max_new_tokens: int, draft: int, stats, attention):
     """Greedy decoding from ``token`` (float32's choice after the cache's positions): guess
     up to ``draft`` tokens with the drafter, check them in one float32 pass."""
-    drafter, checker = compile_decoder(model, DRAFTER), compile_decoder(model, ROWS)
+    drafter, checker = compile_decoder(model, DRAFTER, attention), compile_decoder(model, ROWS)
     left = max_new_tokens
     while True:
         yield token

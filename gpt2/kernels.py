@@ -1,4 +1,4 @@
-"""The learner's Mojo kernels as MAX ops: step 15's GELU.
+"""The learner's Mojo kernels as MAX ops: step 15's GELU, step 16's decode attention.
 
 A kernel step's file (``steps/step_15.mojo``) is one Mojo source file that registers its op
 with ``@register``. MAX loads custom ops from a Mojo package, so ``package`` copies the file
@@ -23,6 +23,7 @@ from max.experimental.nn import Module
 from gpt2 import course
 
 GELU_OP = "gpt2_gelu"  # the name step 15's kernel registers
+ATTENTION_OP = "gpt2_decode_attention"  # step 16's
 
 
 class KernelCompileError(Exception):
@@ -97,14 +98,57 @@ def gelu(source: Path) -> Callable:
     return apply
 
 
+@functools.cache
+def _attention_op(built: Path):
+    from max.dtype import DType
+    from max.experimental import custom
+
+    heads, head_dim, capacity = custom.Symbols("n_head", "head_dim", "capacity")
+    row, keys, values_t = (
+        custom.TemplateType(DType.float32, dims)
+        for dims in ([heads, head_dim], [heads, capacity, head_dim], [heads, head_dim, capacity])
+    )
+    op = custom.declare(
+        ATTENTION_OP,
+        inputs={
+            "q": row,
+            "k": row,
+            "v": row,
+            "keys": keys,
+            "values_t": values_t,
+            "length": custom.TemplateType(DType.int64, [1]),
+        },
+        outputs=[row, custom.TemplateType(DType.float32, [heads, capacity + 1])],
+        custom_extensions=[built],
+    )
+    return lambda *inputs: op(*inputs)[0]  # the second output is the kernel's workspace
+
+
+def decode_attention(source: Path) -> Callable:
+    """Step 16's op from ``source``: one new token's q, k, v [n_head, head_dim], the cache's
+    keys [n_head, capacity, head_dim] and values transposed [n_head, head_dim, capacity],
+    and how many positions it holds ([1], int64) → the attention's output [n_head,
+    head_dim]. ``gpt2.fast.compile_decoder(..., attention=)`` takes it."""
+    return _attention_op(package(source))
+
+
+def _sample_inputs(name: str) -> list:
+    """Tiny inputs for op ``name``'s first run."""
+    import numpy as np
+
+    if name == GELU_OP:
+        return [np.zeros((1, 1), np.float32)]
+    one, cache = np.zeros((1, 1), np.float32), np.zeros((1, 1, 1), np.float32)
+    return [one, one, one, cache, cache, np.zeros(1, np.int64)]
+
+
 def op(name: str, source: Path) -> Callable:
     """Public name ``name`` of a kernel step, from ``source``, run once on a small input on
     the CPU: the first run is when MAX compiles the kernel."""
-    import numpy as np
     from max.experimental.tensor import Tensor
 
-    function = {GELU_OP: gelu}[name](source)
-    function(Tensor.from_dlpack(np.zeros((1, 1), np.float32)))
+    function = {GELU_OP: gelu, ATTENTION_OP: decode_attention}[name](source)
+    function(*(Tensor.from_dlpack(x) for x in _sample_inputs(name)))
     return function
 
 

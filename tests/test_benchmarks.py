@@ -1,7 +1,8 @@
-"""`benchmarks/generate.py` runs as documented, and fails loudly when the ids disagree.
+"""The benchmarks run as documented: `benchmarks/generate.py` fails loudly when the ids
+disagree, kernels.py's GELU runners agree with float64, eager.py's timing process answers.
 
 On the tiny fixture checkpoint (a few tokens, one repeat), so it takes seconds; the
-figures themselves are measured at full size by hand and reported in the README.
+figures themselves are measured at full size and recorded in book/data.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import importlib.util
 import json
 import subprocess
 import sys
+
+import pytest
 
 from gpt2 import course
 
@@ -86,3 +89,22 @@ def test_kernels_benchmark_times_the_reference_kernel_against_maxs_gelu(tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Mojo kernel" in result.stdout and "MAX gelu(tanh)" in result.stdout
     assert json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("handler", ["default-handler", "plain-handler"])
+def test_eager_benchmark_times_an_addition_under_each_handler(handler):
+    """benchmarks/eager.py's measuring process (a few warm additions) answers with its
+    median and quartiles, in seconds."""
+    import json
+    import subprocess
+    import sys
+
+    from checker_helpers import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "benchmarks/eager.py", "--measure", handler, "--repeats", "4"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    timing = json.loads(result.stdout.splitlines()[-1])
+    assert 0 < timing["q1_s"] <= timing["s"] <= timing["q3_s"]

@@ -461,15 +461,9 @@ NOT_MEASURED = {
     ("step_13.md", "75 MB"),  # the same for 1024 tokens
     ("step_13.md", "494 MB"),  # the 49 weight matrices in float32
 }
-# Measured once by hand and not yet written by a benchmark into book/data (issue 22): each
-# should become a generated region, and leave this list.
-NOT_YET_RECORDED = {
-    ("checks.md", "20 s"),  # "10 to 20 s per kernel on two cores"
-    ("setup.md", "20 s"),  # the same
-    ("troubleshooting.md", "15 minutes"),  # max warm-interpreter-cache on two cores
-    ("troubleshooting.md", "0.37 s"),  # an eager addition on Python 3.11/3.12 …
-    ("troubleshooting.md", "0.009 s"),  # … and with a plain SIGINT handler
-}
+# Measured once by hand and not yet written by a benchmark into book/data: each should
+# become a generated region, and leave this list.
+NOT_YET_RECORDED: set[tuple[str, str]] = set()
 
 
 def _measured_numbers_outside_regions(name: str, text: str) -> list[str]:

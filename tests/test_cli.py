@@ -234,3 +234,37 @@ def test_mine_uses_a_passing_step_file(tmp_path):
     assert "learner step 11 imported" in result.stderr
     (reference,) = [line for line in result.stderr.splitlines() if "reference for steps" in line]
     assert "01, 02" in reference and "11" not in reference.split(":")[0]
+
+
+def test_mine_runs_a_passing_attention_kernel_in_the_fast_decode(tmp_path):
+    """Where step 16's check passed, `--fast --mine` decodes with the learner's kernel and
+    writes what --fast writes with MAX's ops; without --fast it says how to use it."""
+    copy = tmp_path / "course"
+    for part in ("checks", "solutions", "steps", "gpt2"):
+        shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "course.toml", copy / "course.toml")
+    shutil.copy(ROOT / "solutions" / "solution_16.mojo", copy / "steps" / "step_16.mojo")
+    cache = tmp_path / "checks-cache"
+    cache.mkdir()
+    env = {**os.environ, "GPT2_CHECKS_CACHE": str(cache)}
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    check = run("checks", "16")
+    assert check.returncode == 0, check.stdout + check.stderr
+    words = ("gpt2", "--model", str(TINY), "--temperature", "0", "--max-new-tokens", "12", PROMPT)
+    mine, plain = run(*words, "--fast", "--mine"), run(*words, "--fast")
+    assert mine.returncode == 0, mine.stderr
+    assert "your attention kernel (step 16) in --fast's one-token decode steps" in mine.stderr
+    assert mine.stdout == plain.stdout
+    slow = run(*words, "--mine")
+    assert slow.returncode == 0, slow.stderr
+    assert "add --fast to use it" in slow.stderr

@@ -64,7 +64,7 @@ def test_wrong_guesses_are_replaced_by_float32s_choices(model, monkeypatch):
             logits = Tensor.from_dlpack(np.roll(compiled.to_host(logits), 1, axis=-1))
         return logits, new_keys, new_values
 
-    monkeypatch.setitem(fast._DECODERS[model], fast.DRAFTER, wrong_now_and_then)
+    monkeypatch.setitem(fast._DECODERS[model], (fast.DRAFTER, None), wrong_now_and_then)
     prompt = [287, 257, 263, 89, 272, 294, 76]
     assert fast.generate_fast(model, prompt, 30) == generate_cached(model, prompt, 30)
     assert len(calls) > 10

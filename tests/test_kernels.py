@@ -55,3 +55,22 @@ def test_gpt2_with_the_gelu_kernel_gives_maxs_logits(cpu):
     assert set(dict(mine.parameters)) == set(dict(plain.parameters))  # HuggingFace's names
     expected = runtime.to_numpy(plain(ids))
     np.testing.assert_allclose(runtime.to_numpy(mine(ids)), expected, atol=2e-5, rtol=2e-5)
+
+
+ATTENTION = course.solution_file(course.defining(kernels.ATTENTION_OP).number)
+
+
+@pytest.mark.parametrize("draft", [0, 3], ids=["one-token-graph", "drafter"])
+def test_fast_decode_with_the_attention_kernel_chooses_step_13s_ids(cpu, draft):
+    """gpt2.fast with step 16's kernel in its one-token graphs (the float32 one, or the Q6_K
+    drafter's) chooses the ids step 13's cache chooses."""
+    from gpt2 import fast
+    from solutions.solution_11 import load_pretrained
+    from solutions.solution_13 import generate_cached
+
+    model = load_pretrained(course.TINY_GPT2, device=cpu.device)[1]
+    prompt = [5, 17, 200, 41, 9]
+    attention = kernels.decode_attention(ATTENTION)
+    assert kernels.decode_attention(ATTENTION) is attention  # one op, one compiled graph
+    mine = fast.generate_fast(model, prompt, 40, draft=draft, attention=attention)
+    assert mine == generate_cached(model, prompt, 40)
