@@ -4,13 +4,17 @@ The floor is `python -c "import max.experimental.nn"`: starting Python and impor
 "Warm" means MAX's kernels and the checker's compiled graphs are cached (every run after the
 first); "cold" empties both caches first, as on a learner's very first check.
 
-    python benchmarks/check_latency.py [--runs 5] [--cold] [--step 6]
+    python benchmarks/check_latency.py [--runs 5] [--cold] [--step 6] [--json FILE]
+
+README's figure is the run recorded in book/data/check-latency-cpu.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -34,7 +38,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--step", default="6")
     parser.add_argument("--cold", action="store_true", help="also time one run with empty caches")
+    parser.add_argument("--json", type=Path, help="write the runs here")
     args = parser.parse_args()
+    load_at_start = list(os.getloadavg())  # the machine may be shared: say how busy it was
 
     py = sys.executable
     check = [
@@ -49,7 +55,7 @@ def main() -> int:
     ]
     floor_cmd = [py, "-c", "import max.experimental.nn"]
 
-    results = {}
+    results: dict[str, list[float]] = {}
     if args.cold:
         with tempfile.TemporaryDirectory() as tmp:
             env = {
@@ -64,6 +70,19 @@ def main() -> int:
     results[f"warm: python -m checks {args.step}"] = [timed(check) for _ in range(args.runs)]
 
     floor = statistics.median(results["floor: import max.experimental.nn"])
+    if args.json:
+        record = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(),
+            "load_average_at_start": load_at_start,
+            "step": args.step,
+            "floor": 'python -c "import max.experimental.nn"',
+            "check": f"python -m checks {args.step}",
+            "floor_s": results["floor: import max.experimental.nn"],
+            "warm_check_s": results[f"warm: python -m checks {args.step}"],
+            "cold_check_s": results.get("cold check"),
+        }
+        args.json.write_text(json.dumps(record, indent=1) + "\n")
     print(f"{'what':40s} {'median s':>9s} {'min s':>7s} {'× floor':>8s}  runs")
     for name, times in results.items():
         med = statistics.median(times)

@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="print every check's output")
     args = parser.parse_args(argv)
 
+    load_at_start = list(os.getloadavg())  # the machine may be shared: say how busy it was
     tmp = Path(tempfile.mkdtemp(prefix="gpt2-cold-"))
     course = clone(tmp, args.worktree)
     home = tmp / "home"
@@ -306,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         started = state.get("started") or 0.0
         report = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(),
+            "load_average_at_start": load_at_start,
             "reading_s": args.reading,
             "checks": [asdict(c) for c in checks],
             "warmup_s": round(finished - started, 1) if finished else None,
@@ -329,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"tasks: {report['warmup_failed'] or 'none'}"
             )
         if args.json:
-            args.json.write_text(json.dumps(report, indent=1))
+            args.json.write_text(json.dumps(report, indent=1) + "\n")
         return 0 if passed else 1
     finally:
         memory.stop.set()

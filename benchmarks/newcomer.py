@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worktree", action="store_true", help="copy the working tree")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
+    load_at_start = list(os.getloadavg())  # the machine may be shared: say how busy it was
     tmp = Path(tempfile.mkdtemp(prefix="gpt2-newcomer-"))
     try:
         course = tmp / "course"
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         report = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version(),
+            "load_average_at_start": load_at_start,
             "bundled_pip": pip,
             "setup_line": setup,
             "setup_s": round(setup_s, 1),

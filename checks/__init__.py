@@ -17,7 +17,8 @@ What is cached where: MAX's kernels and compiled graphs in MAX's cache (``~/.cac
 moved by ``MODULAR_CACHE_DIR``), filled ahead of time by the background warm-up
 (warmup.py); the learner's results, hints seen and the warm-up's state in
 ``.cache/checks`` (moved by ``GPT2_CHECKS_CACHE``), with the learner's Mojo kernels built
-once per content in ``.cache/checks/kernels``. A check compiles nothing of the learner's
+once per content in ``.cache/checks/kernels``, and the reference's answers that cost a
+compile (steps 12 and 13) in ``.cache/checks/expected``. A check compiles nothing of the learner's
 Python: it runs on MAX's eager interpreter. A kernel step's Mojo must be compiled; the
 clock stands still meanwhile. Every private MAX name the course
 needs lives in ``gpt2/max_internals.py``.

@@ -138,6 +138,51 @@ def _check(spec: Spec, entry: course.Step, path: Path, target, report: Report) -
         _cases(spec, entry, ns, ctx, report)
 
 
+def _reference_answer(spec: Spec, number: int, case, ctx: Context):
+    if spec.expected is not None:
+        return spec.expected(case, ctx.reference())
+    return spec.run(reference_module(number), case, ctx.reference())
+
+
+@functools.cache
+def _reference_sources() -> bytes:
+    """A digest of everything a reference answer is computed from: the reference code, the
+    specs and the runtime, the tiny GPT-2 and MAX's version."""
+    import hashlib
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(version("max").encode())
+    for folder, pattern in (
+        ("solutions", "*.py"),
+        ("checks/specs", "*.py"),
+        ("gpt2", "*.py"),
+        ("checks/data/tiny-gpt2", "*"),
+    ):
+        for path in sorted((course.ROOT / folder).glob(pattern)):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.digest()
+
+
+def expected_answer(spec: Spec, number: int, case, ctx: Context):
+    """What case ``case`` should answer; with ``spec.keep_expected``, read from
+    ``.cache/checks/expected`` when the same reference computed it before."""
+    if not spec.keep_expected:
+        return _reference_answer(spec, number, case, ctx)
+    import hashlib
+    import pickle
+
+    key = hashlib.sha256(_reference_sources() + f"{ctx.target.label} {case!r}".encode())
+    path = course.cache_dir() / "expected" / f"{number:02d}-{key.hexdigest()[:24]}.pickle"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    answer = _reference_answer(spec, number, case, ctx)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_suffix(f".{time.monotonic_ns()}")
+    staged.write_bytes(pickle.dumps(answer))
+    staged.replace(path)  # whole or not at all, should two checks write it at once
+    return answer
+
+
 def _cases(spec: Spec, entry: course.Step, ns, ctx: Context, report: Report) -> None:
     if spec.module is not None:
         from checks import modules
@@ -150,10 +195,7 @@ def _cases(spec: Spec, entry: course.Step, ns, ctx: Context, report: Report) -> 
         # The learner's code first: an untouched skeleton stops here, before the reference
         # costs anything.
         actual = _answer(spec, ns, case, ctx)
-        if spec.expected is not None:
-            expected = spec.expected(case, ctx.reference())
-        else:
-            expected = spec.run(reference_module(entry.number), case, ctx.reference())
+        expected = expected_answer(spec, entry.number, case, ctx)
         ok, detail = spec.compare(actual, expected, tol)
         report.items.append(Item(ok, spec.describe(case), detail))
         if not ok:

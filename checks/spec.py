@@ -137,6 +137,9 @@ class Spec:
     # (``checks.learner.load_kernel``).
     load: Callable[[Any, tuple[str, ...]], Any] | None = None
     cpu_only: bool = False  # the step's code runs on the CPU only: checked there on any machine
+    # The reference's answers cost a compile (steps 12 and 13): keep them on disk, so that a
+    # check after an edit runs only the learner's code (``checks.engine.expected``).
+    keep_expected: bool = False
 
 
 # --------------------------------------------------------------------------- comparing

@@ -388,7 +388,8 @@ def _use_kernels(args, model, err) -> Kernels:
             )
         elif attention_step in passing and not isinstance(model.device, CPU):
             err.print(
-                f"[yellow]![/] your attention kernel (step {attention_step}) runs on the CPU only"
+                f"[yellow]![/] your attention kernel (step {attention_step}) is used with "
+                "--device cpu only: its GPU version has never been run"
             )
         elif attention_step in passing:
             source = course.step_file(attention_step)

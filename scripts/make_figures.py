@@ -1098,14 +1098,16 @@ def _seconds(x: float) -> str:
     return f"{x:.1f} s" if x < 10 else f"{x:.0f} s"
 
 
-def _kernels_run(path: Path = KERNELS) -> tuple[dict, str]:
-    """A kernel benchmark's recorded run, and how to name the machine it ran on."""
+def _recorded_run(path: Path = KERNELS) -> tuple[dict, str]:
+    """A benchmark's recorded run, and how to name the machine it ran on."""
     import json
 
     k = json.loads(path.read_text())
     arch, cores = k["machine"].split(", ")  # "x86_64, 2 cores"
-    load = k["load_average_at_start"][0]
-    return k, f"a {cores.split()[0]}-core {arch} CPU, load average {load:.1f} at the start"
+    machine = f"a {cores.split()[0]}-core {arch} CPU"
+    if "load_average_at_start" in k:  # not recorded by every benchmark
+        machine += f", load average {k['load_average_at_start'][0]:.1f} at the start"
+    return k, machine
 
 
 def _edit_loop_table(step: int, loop: dict) -> tuple[list[str], str]:
@@ -1137,7 +1139,7 @@ def _edit_loop_table(step: int, loop: dict) -> tuple[list[str], str]:
 
 def numbers_kernel_compile(g: dict, d: dict) -> str:
     """Step 15: what a check of a kernel costs, compiling included (kernels.py)."""
-    k, machine = _kernels_run()
+    k, machine = _recorded_run()
     loop = k["edit_loop"]
     table, verdict = _edit_loop_table(15, loop)
     a, b, c = loop["a_new_source"], loop["b_unchanged"], loop["c_one_line_edit"]
@@ -1182,7 +1184,7 @@ def numbers_kernel_compile(g: dict, d: dict) -> str:
 
 def numbers_kernel_speed(g: dict, d: dict) -> str:
     """Step 15: the kernel's speed against MAX's own GELU and NumPy (kernels.py)."""
-    k, machine = _kernels_run()
+    k, machine = _recorded_run()
     rows = k["gelu"]["rows"]
     table = [
         "| rows of 3072 | " + " | ".join(head for _, head in KERNEL_HOW) + " |",
@@ -1240,7 +1242,7 @@ COMPOSED, FUSED = "MAX composed ops", "Mojo kernel"
 
 def numbers_attention_compile(g: dict, d: dict) -> str:
     """Step 16: what a check of the attention kernel costs, compiling included."""
-    k, machine = _kernels_run(ATTENTION)
+    k, machine = _recorded_run(ATTENTION)
     loop = k["edit_loop"]
     table, verdict = _edit_loop_table(16, loop)
     a, b, c = loop["a_new_source"], loop["b_unchanged"], loop["c_one_line_edit"]
@@ -1276,7 +1278,7 @@ def _faster(row: dict) -> str:
 
 def numbers_attention_speed(g: dict, d: dict) -> str:
     """Step 16: gpt2.fast's one-token decode step with MAX's ops and with the kernel."""
-    k, machine = _kernels_run(ATTENTION)
+    k, machine = _recorded_run(ATTENTION)
     table = [
         "| cached positions (capacity) | MAX's composed ops | your kernel (the reference) |",
         "|---|---:|---:|",
@@ -1345,12 +1347,7 @@ EAGER = DATA / "eager-cpu.json"  # benchmarks/eager.py --json
 
 
 def _eager_run() -> tuple[dict, str]:
-    import json
-
-    e = json.loads(EAGER.read_text())
-    arch, cores = e["machine"].split(", ")
-    load = e["load_average_at_start"][0]
-    return e, f"a {cores.split()[0]}-core {arch} CPU, load average {load:.1f} at the start"
+    return _recorded_run(EAGER)
 
 
 def numbers_eager_first_use(g: dict, d: dict) -> str:
@@ -1387,6 +1384,76 @@ def numbers_eager_handler(g: dict, d: dict) -> str:
     )
 
 
+COLD_START = DATA / "cold-start-cpu.json"  # benchmarks/cold_start.py --json
+
+
+def numbers_cold_start(g: dict, d: dict) -> str:
+    """README: a learner's first hour from an empty MAX cache (cold_start.py)."""
+    c, machine = _recorded_run(COLD_START)
+    checks = c["checks"]
+    first = next(x for x in checks if x["step"] == "01")
+    middle = [x["seconds"] for x in checks if x["step"] not in ("01", "13")]
+    last = [f"{x['seconds']:.1f} s ({x['when']})" for x in checks if x["step"] == "13"]
+    rejected = sum(x["rejected_for_time"] for x in checks)
+    wrong = [x for x in checks if x["step"] != "01" and x["verdict"] != "PASSED"]
+    steps = sorted({x["step"] for x in checks if x["step"] not in ("01", "13")})
+    warmup = (
+        f"the warm-up finished after {c['warmup_s'] / 60:.1f} minutes, using at most "
+        f"{c['warmup_peak_mb'] / 1000:.1f} GB in all its processes"
+        if c["warmup_s"] is not None
+        else "the run did not wait for the warm-up"
+    )
+    return (
+        f"What it costs from an empty MAX cache, measured by `python benchmarks/cold_start.py "
+        f"--json book/data/cold-start-cpu.json` ({machine}, Python {c['python']}: a fresh "
+        f"clone, the first check, {c['reading_s'] / 60:.0f} minutes of reading, then steps 02, "
+        "03, 07 and 10 written in a style of their own and steps 12 and 13 as the solutions "
+        "have them, each checked, edited by one line and checked again): the first check "
+        f"answered {first['verdict']} in {_seconds(first['seconds'])}; steps {steps[0]} to "
+        f"{steps[-1]} answered in {min(middle):.1f}–{max(middle):.1f} s, first check or after "
+        f"an edit; step 13 in {_and(last)}; "
+        + (
+            "no correct file was rejected for time"
+            if not rejected
+            else f"{rejected} checks were rejected for time"
+        )
+        + (f"; {len(wrong)} correct files did NOT pass" if wrong else "")
+        + f"; and {warmup}.\n"
+    )
+
+
+NEWCOMER = DATA / "newcomer-cpu.json"  # benchmarks/newcomer.py --json
+CHECK_LATENCY = DATA / "check-latency-cpu.json"  # benchmarks/check_latency.py --json
+
+
+def numbers_newcomer(g: dict, d: dict) -> str:
+    """README: the set-up line and the first check, from a fresh clone (newcomer.py)."""
+    n, machine = _recorded_run(NEWCOMER)
+    verdict = "answered" if n["first_check_answered"] else "did NOT answer"
+    return (
+        "A newcomer's first minutes, timed by `python benchmarks/newcomer.py --json "
+        f"book/data/newcomer-cpu.json` (a fresh clone, an empty home and MAX cache, Python "
+        f"{n['python']} with the {n['bundled_pip']} its `venv` bundles, {machine}): the pip "
+        f"set-up line above took {n['setup_s']} s, most of it downloading, and the first "
+        f"check, `{n['first_check']}`, {verdict} NOT STARTED {n['first_check_s']} s later.\n"
+    )
+
+
+def numbers_check_latency(g: dict, d: dict) -> str:
+    """README: a warm check against the floor of starting Python and importing MAX."""
+    import statistics
+
+    c, machine = _recorded_run(CHECK_LATENCY)
+    floor, check = statistics.median(c["floor_s"]), statistics.median(c["warm_check_s"])
+    return (
+        "- **A warm check is about a second.** `python benchmarks/check_latency.py --runs "
+        f"{len(c['warm_check_s'])} --json book/data/check-latency-cpu.json` ({machine}, Python "
+        f"{c['python']}): a warm `{c['check']}` takes {check:.2f} s (median), against "
+        f"{floor:.2f} s for a bare `{c['floor']}`, the floor any check pays "
+        f"({check / floor:.2f}×).\n"
+    )
+
+
 CHAPTER_NUMBERS: dict[str, Callable[[dict, dict], str]] = {
     "generate-run": numbers_generate_run,
     "one-row": numbers_one_row,
@@ -1403,6 +1470,9 @@ CHAPTER_NUMBERS: dict[str, Callable[[dict, dict], str]] = {
     "attention-speed": numbers_attention_speed,
     "eager-first-use": numbers_eager_first_use,
     "eager-handler": numbers_eager_handler,
+    "cold-start": numbers_cold_start,
+    "newcomer": numbers_newcomer,
+    "check-latency": numbers_check_latency,
 }
 
 
@@ -1410,6 +1480,8 @@ def _wrapped(text: str, width: int = 92) -> str:
     """Paragraphs filled to ``width``, as the chapters are; tables and images as they are."""
     import textwrap
 
+    # A number and its unit stay on one line: joined by a stand-in for the space meanwhile.
+    text = re.sub(r"(\d) (?=(?:ms|s|GB|MB|KB|minutes?|seconds?|tokens/s)(?![\w/]))", "\\1\0", text)
     blocks = []
     for block in text.strip("\n").split("\n\n"):
         if block.startswith(("|", "!")):
@@ -1434,7 +1506,7 @@ def _wrapped(text: str, width: int = 92) -> str:
                     break_on_hyphens=False,
                 )
             )
-    text = "\n\n".join(blocks) + "\n"
+    text = "\n\n".join(blocks).replace("\0", " ") + "\n"
     for line in text.splitlines()[1:]:  # a line markdown would read as a list or a heading
         if re.match(r"\s*(\d+[.)]|[-*+>#]) ", line):
             raise ValueError(f"a wrapped line starts like markdown syntax: {line!r}")

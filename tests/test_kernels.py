@@ -74,3 +74,46 @@ def test_fast_decode_with_the_attention_kernel_chooses_step_13s_ids(cpu, draft):
     assert kernels.decode_attention(ATTENTION) is attention  # one op, one compiled graph
     mine = fast.generate_fast(model, prompt, 40, draft=draft, attention=attention)
     assert mine == generate_cached(model, prompt, 40)
+
+
+# Calls the attention kernel's GPU launcher with buffers of a GPU, so that `mojo build` for a
+# GPU architecture compiles the kernel's GPU version; no GPU is needed to build it.
+GPU_HARNESS = """
+from std.memory import Pointer
+from max.gpu.host import DeviceContext
+from attention import heads_on_gpu
+
+
+def anywhere[T: AnyType, o: MutOrigin](p: Pointer[T, o]) -> Pointer[T, MutAnyOrigin]:
+    return p.unsafe_origin_cast[MutAnyOrigin]()
+
+
+def main() raises:
+    var ctx = DeviceContext()
+    var x = ctx.enqueue_create_buffer[DType.float32](2 * 5 * 8)
+    var length = ctx.enqueue_create_buffer[DType.int64](1)
+    var p = anywhere(x.unsafe_ptr())
+    heads_on_gpu(ctx, 2, p, p, p, p, p, p, p, anywhere(length.unsafe_ptr()), 8, 5, 0.5)
+    ctx.synchronize()
+"""
+
+
+def test_the_attention_kernels_gpu_version_compiles_for_an_h100(tmp_path):
+    """Step 16's GPU version has never run (no GPU was at hand), but it compiles: the
+    reference kernel built for NVIDIA's sm_90 gives the GPU code of its per-head function."""
+    from mojo.run import subprocess_run_mojo
+
+    solution = course.solution_file(course.defining(kernels.ATTENTION_OP).number)
+    (tmp_path / "attention").mkdir()
+    (tmp_path / "attention" / "__init__.mojo").write_text(solution.read_text())
+    (tmp_path / "harness.mojo").write_text(GPU_HARNESS)
+    result = subprocess_run_mojo(
+        ["build", "--target-accelerator", "sm_90", "--emit", "asm", "-I", str(tmp_path),
+         str(tmp_path / "harness.mojo"), "-o", str(tmp_path / "harness.s")],
+        capture_output=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    ptx = [p.read_text() for p in tmp_path.glob("*.ptx")]
+    assert any(".target sm_90" in p and ".entry" in p and "gpu_head" in p for p in ptx), (
+        f"no GPU code for gpu_head among {sorted(p.name for p in tmp_path.glob('*'))}"
+    )

@@ -140,3 +140,35 @@ def test_every_module_step_has_a_seq_len_one_case_and_two_shapes():
         spec = engine.spec(number)
         assert len(spec.cases) >= 2, number
         assert any(c.sizes.get("seq") == 1 for c in spec.cases), number
+
+
+def test_a_kept_reference_answer_is_read_back_and_follows_the_reference(cpu, tmp_path, monkeypatch):
+    """Steps 12 and 13 keep the reference's answers on disk: a second check reads them back
+    instead of compiling step 12's graph again, and any change to the sources they come
+    from (here, one byte of a reference file) makes them computed anew."""
+    import shutil
+
+    monkeypatch.setenv(course.CACHE_ENV, str(tmp_path / "cache"))
+    spec = engine.spec(13)
+    assert spec.keep_expected
+    ctx = Context(cpu, 13)
+    first = engine.expected_answer(spec, 13, spec.cases[0], ctx)
+    assert len(list((tmp_path / "cache" / "expected").glob("13-*.pickle"))) == 1
+    computed = []
+    monkeypatch.setattr(engine, "_reference_answer", lambda *args: computed.append(args))
+    assert engine.expected_answer(spec, 13, spec.cases[0], ctx) == first and not computed
+    engine.expected_answer(spec, 13, spec.cases[1], ctx)
+    assert len(computed) == 1  # another case is not the same answer
+
+    root = tmp_path / "course"
+    for folder in ("solutions", "checks/specs", "gpt2", "checks/data/tiny-gpt2"):
+        shutil.copytree(course.ROOT / folder, root / folder)
+    edited = root / "solutions" / "solution_12.py"
+    edited.write_text(edited.read_text() + "\n")
+    monkeypatch.setattr(course, "ROOT", root)
+    engine._reference_sources.cache_clear()
+    try:
+        engine.expected_answer(spec, 13, spec.cases[0], ctx)
+    finally:
+        engine._reference_sources.cache_clear()
+    assert len(computed) == 2

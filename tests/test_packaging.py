@@ -120,18 +120,11 @@ def test_ci_runs_readmes_set_up_lines():
 
 
 def test_readmes_newcomer_figures_are_the_recorded_runs():
-    """README quotes benchmarks/newcomer.py's recorded run (book/data/newcomer-cpu.json):
-    the set-up line it timed is README's own, and the seconds are the run's."""
+    """README quotes benchmarks/newcomer.py's recorded run (book/data/newcomer-cpu.json,
+    rendered by scripts/make_figures.py, which tests/test_book.py holds to the data): the
+    set-up line it timed is README's own, and the first check answered."""
     import json
 
     run = json.loads((ROOT / "book" / "data" / "newcomer-cpu.json").read_text())
-    readme = " ".join((ROOT / "README.md").read_text().split())
     assert run["first_check_answered"]
     assert run["setup_line"] in (ROOT / "README.md").read_text(), "README's set-up line changed"
-    for figure in (
-        f"took {run['setup_s']} s",
-        f"answered NOT STARTED {run['first_check_s']} s later",
-        f"Python {run['python']} with the {run['bundled_pip']} its `venv` bundles",
-        f"`{run['first_check']}`",
-    ):
-        assert figure in readme, f"README: {figure!r} (run python benchmarks/newcomer.py)"

@@ -142,6 +142,7 @@ SPEC = Spec(
     cases=CASES,
     run=run,
     expected=expected,
+    keep_expected=True,  # they come from step 12's compiled graph
     compare=compare,
     describe=lambda case: case.label("generate_cached"),
     mistakes=(

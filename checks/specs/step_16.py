@@ -200,7 +200,7 @@ SPEC = Spec(
     compare=compare,
     describe=describe,
     load=load_kernel,
-    cpu_only=True,  # the kernel is written for the CPU (its execute raises on a GPU)
+    cpu_only=True,  # its GPU version has never run: the check stays on the CPU
     mistakes=(
         Mistake(
             "no-max-subtracted",
@@ -238,9 +238,9 @@ SPEC = Spec(
             detect=_fits(dict(own=False)),
             example=solution_with(
                 16,
-                "            var top = dot(query, k_.unsafe_offset(h * head_dim), head_dim) * scale\n"
-                "            w[unsafe_offset=cached] = top\n",
-                "            var top: Float32 = -1e30\n",
+                "    var top = dot(query, k_.unsafe_offset(h * head_dim), head_dim) * scale\n"
+                "    w[unsafe_offset=cached] = top\n",
+                "    var top: Float32 = -1e30\n",
                 ("for t in range(cached + 1):", "for t in range(cached):"),
                 (
                     "var own = w[unsafe_offset=cached] * v_[unsafe_offset=h * head_dim + i]",
@@ -264,13 +264,13 @@ SPEC = Spec(
             detect=_values_axis,
             example=solution_with(
                 16,
-                "                var row = values_.unsafe_offset((h * head_dim + i) * capacity)\n"
-                "                var own = w[unsafe_offset=cached] * v_[unsafe_offset=h * head_dim + i]\n"
-                "                out_row[unsafe_offset=i] = (dot(w, row, cached) + own) / total\n",
-                "                var mixed = w[unsafe_offset=cached] * v_[unsafe_offset=h * head_dim + i]\n"
-                "                for t in range(cached):  # as if values_t were [n_head, capacity, head_dim]\n"
-                "                    mixed += w[unsafe_offset=t] * values_[unsafe_offset=(h * capacity + t) * head_dim + i]\n"
-                "                out_row[unsafe_offset=i] = mixed / total\n",
+                "        var row = values_.unsafe_offset((h * head_dim + i) * capacity)\n"
+                "        var own = w[unsafe_offset=cached] * v_[unsafe_offset=h * head_dim + i]\n"
+                "        out_row[unsafe_offset=i] = (dot(w, row, cached) + own) / total\n",
+                "        var mixed = w[unsafe_offset=cached] * v_[unsafe_offset=h * head_dim + i]\n"
+                "        for t in range(cached):  # as if values_t were [n_head, capacity, head_dim]\n"
+                "            mixed += w[unsafe_offset=t] * values_[unsafe_offset=(h * capacity + t) * head_dim + i]\n"
+                "        out_row[unsafe_offset=i] = mixed / total\n",
             ),
         ),
     ),
