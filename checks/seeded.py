@@ -39,12 +39,6 @@ def inputs(case: Case, config, rng: np.random.Generator) -> np.ndarray:
     return (rng.normal(0.3, 1.0, size=shape) * scale).astype(np.float32)
 
 
-def input_dtype(case: Case, target):
-    from max.dtype import DType
-
-    return DType.int64 if case.kind in ("ids", "positions") else target.dtype
-
-
 def shapes(module) -> dict[str, tuple[int, ...]]:
     return {name: tuple(int(d) for d in t.shape) for name, t in module.parameters}
 

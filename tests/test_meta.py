@@ -142,7 +142,9 @@ def test_every_module_step_has_a_seq_len_one_case_and_two_shapes():
         assert any(c.sizes.get("seq") == 1 for c in spec.cases), number
 
 
-def test_a_kept_reference_answer_is_read_back_and_follows_the_reference(cpu, tmp_path, monkeypatch):
+def test_step13_kept_reference_answers_are_read_back_and_follow_the_reference(
+    cpu, tmp_path, monkeypatch
+):
     """Steps 12 and 13 keep the reference's answers on disk: a second check reads them back
     instead of compiling step 12's graph again, and any change to the sources they come
     from (here, one byte of a reference file) makes them computed anew."""
