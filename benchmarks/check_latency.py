@@ -53,7 +53,9 @@ def main() -> int:
         "--device",
         "cpu",
     ]
-    floor_cmd = [py, "-c", "import max.experimental.nn"]
+    floor_code = "import max.experimental.nn"
+    floor_cmd = [py, "-c", floor_code]
+    floor_name, warm_name = f"floor: {floor_code}", f"warm: python -m checks {args.step}"
 
     results: dict[str, list[float]] = {}
     if args.cold:
@@ -66,20 +68,20 @@ def main() -> int:
             results["cold check"] = [timed(check, env)]
 
     timed(check)  # make sure the caches are warm
-    results["floor: import max.experimental.nn"] = [timed(floor_cmd) for _ in range(args.runs)]
-    results[f"warm: python -m checks {args.step}"] = [timed(check) for _ in range(args.runs)]
+    results[floor_name] = [timed(floor_cmd) for _ in range(args.runs)]
+    results[warm_name] = [timed(check) for _ in range(args.runs)]
 
-    floor = statistics.median(results["floor: import max.experimental.nn"])
+    floor = statistics.median(results[floor_name])
     if args.json:
         record = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version(),
             "load_average_at_start": load_at_start,
             "step": args.step,
-            "floor": 'python -c "import max.experimental.nn"',
+            "floor": f'python -c "{floor_code}"',
             "check": f"python -m checks {args.step}",
-            "floor_s": results["floor: import max.experimental.nn"],
-            "warm_check_s": results[f"warm: python -m checks {args.step}"],
+            "floor_s": results[floor_name],
+            "warm_check_s": results[warm_name],
             "cold_check_s": results.get("cold check"),
         }
         args.json.write_text(json.dumps(record, indent=1) + "\n")

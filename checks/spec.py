@@ -138,7 +138,7 @@ class Spec:
     load: Callable[[Any, tuple[str, ...]], Any] | None = None
     cpu_only: bool = False  # the step's code runs on the CPU only: checked there on any machine
     # The reference's answers cost a compile (steps 12 and 13): keep them on disk, so that a
-    # check after an edit runs only the learner's code (``checks.engine.expected``).
+    # check after an edit runs only the learner's code (``checks.engine.expected_answer``).
     keep_expected: bool = False
 
 

@@ -1098,7 +1098,7 @@ def _seconds(x: float) -> str:
     return f"{x:.1f} s" if x < 10 else f"{x:.0f} s"
 
 
-def _recorded_run(path: Path = KERNELS) -> tuple[dict, str]:
+def _recorded_run(path: Path) -> tuple[dict, str]:
     """A benchmark's recorded run, and how to name the machine it ran on."""
     import json
 
@@ -1139,7 +1139,7 @@ def _edit_loop_table(step: int, loop: dict) -> tuple[list[str], str]:
 
 def numbers_kernel_compile(g: dict, d: dict) -> str:
     """Step 15: what a check of a kernel costs, compiling included (kernels.py)."""
-    k, machine = _recorded_run()
+    k, machine = _recorded_run(KERNELS)
     loop = k["edit_loop"]
     table, verdict = _edit_loop_table(15, loop)
     a, b, c = loop["a_new_source"], loop["b_unchanged"], loop["c_one_line_edit"]
@@ -1184,7 +1184,7 @@ def numbers_kernel_compile(g: dict, d: dict) -> str:
 
 def numbers_kernel_speed(g: dict, d: dict) -> str:
     """Step 15: the kernel's speed against MAX's own GELU and NumPy (kernels.py)."""
-    k, machine = _recorded_run()
+    k, machine = _recorded_run(KERNELS)
     rows = k["gelu"]["rows"]
     table = [
         "| rows of 3072 | " + " | ".join(head for _, head in KERNEL_HOW) + " |",
@@ -1346,13 +1346,9 @@ def numbers_attention_speed(g: dict, d: dict) -> str:
 EAGER = DATA / "eager-cpu.json"  # benchmarks/eager.py --json
 
 
-def _eager_run() -> tuple[dict, str]:
-    return _recorded_run(EAGER)
-
-
 def numbers_eager_first_use(g: dict, d: dict) -> str:
     """Setup, checks and README: what an eager operation's first run costs."""
-    e, machine = _eager_run()
+    e, machine = _recorded_run(EAGER)
     runs = e["first_use"]
     firsts = sorted(run["first_s"] for run in runs.values())
     slow = [name for name, run in runs.items() if run["first_s"] >= 1]
@@ -1374,7 +1370,7 @@ def numbers_eager_first_use(g: dict, d: dict) -> str:
 
 def numbers_eager_handler(g: dict, d: dict) -> str:
     """Troubleshooting: an eager addition with Python's default Ctrl-C handler and without."""
-    e, machine = _eager_run()
+    e, machine = _recorded_run(EAGER)
     default, plain = e["default-handler"]["s"], e["plain-handler"]["s"]
     return (
         f"Measured by `python benchmarks/eager.py --json book/data/eager-cpu.json` ({machine}, "
@@ -1397,6 +1393,7 @@ def numbers_cold_start(g: dict, d: dict) -> str:
     rejected = sum(x["rejected_for_time"] for x in checks)
     wrong = [x for x in checks if x["step"] != "01" and x["verdict"] != "PASSED"]
     steps = sorted({x["step"] for x in checks if x["step"] not in ("01", "13")})
+    styled = [s for s in steps if s != "12"]  # written in cold_start.py's own style
     warmup = (
         f"the warm-up finished after {c['warmup_s'] / 60:.1f} minutes, using at most "
         f"{c['warmup_peak_mb'] / 1000:.1f} GB in all its processes"
@@ -1406,8 +1403,8 @@ def numbers_cold_start(g: dict, d: dict) -> str:
     return (
         f"What it costs from an empty MAX cache, measured by `python benchmarks/cold_start.py "
         f"--json book/data/cold-start-cpu.json` ({machine}, Python {c['python']}: a fresh "
-        f"clone, the first check, {c['reading_s'] / 60:.0f} minutes of reading, then steps 02, "
-        "03, 07 and 10 written in a style of their own and steps 12 and 13 as the solutions "
+        f"clone, the first check, {c['reading_s'] / 60:.0f} minutes of reading, then steps "
+        f"{_and(styled)} written in a style of their own and steps 12 and 13 as the solutions "
         "have them, each checked, edited by one line and checked again): the first check "
         f"answered {first['verdict']} in {_seconds(first['seconds'])}; steps {steps[0]} to "
         f"{steps[-1]} answered in {min(middle):.1f}–{max(middle):.1f} s, first check or after "
