@@ -4,9 +4,9 @@
 2. a module step first compares the parameters' names and shapes (``checks.modules``);
 3. for each case, run the learner's names and compare with what is expected (by default,
    what the reference's names answer), within the device's tolerance;
-4. if a case fails, find the known mistake: a ``variant`` is the reference file loaded
-   afresh with one of its names replaced by the wrong version and run on the same failing
-   cases; a ``detect`` looks at the answers. The first that matches gives its hint.
+4. if a case fails, find the known mistake: the reference file with the mistake's
+   ``change`` made, run on the same failing cases, or its ``detect`` looking at the
+   answers. The first that matches gives its hint.
 
 Nothing is compiled for the learner's code: modules and step 13's cached model run on MAX's
 eager interpreter, whose kernels are compiled once per machine (``checks.warmup``). Earlier
@@ -26,7 +26,7 @@ from typing import Any
 
 from checks.learner import Problem, guarded, load, require
 from checks.results import Item, Report
-from checks.spec import MISTAKE_SLACK, TOLERANCES, Spec, Tol
+from checks.spec import MISTAKE_SLACK, TOLERANCES, Mistake, Spec, Tol
 from gpt2 import compiled, course
 
 
@@ -34,11 +34,6 @@ from gpt2 import compiled, course
 def spec(number: int) -> Spec:
     """Step ``number``'s spec (``checks/specs/step_NN.py``)."""
     return importlib.import_module(f"checks.specs.step_{number:02d}").SPEC
-
-
-def subject(number: int) -> str:
-    """The name a spec's callable variants replace: its ``subject``, else the first public."""
-    return spec(number).subject or course.step(number).names[0]
 
 
 @dataclass
@@ -89,15 +84,22 @@ def reference_module(number: int):
     return importlib.import_module(f"solutions.solution_{number:02d}")
 
 
-def with_mistake(number: int, replacements) -> Any:
-    """The reference file of step ``number`` loaded afresh, each name in ``replacements``
-    replaced by ``replacements[name](its reference object)``. Its functions and classes look
-    their names up in this copy, so the mistake reaches everything built on it."""
+def mistake_source(number: int, mistake: Mistake) -> str:
+    """Step ``number``'s reference file with ``mistake.change`` made: a learner's file that
+    makes the mistake."""
     path = course.solution_file(number)
-    ns = load(path, f"_mistake_{number:02d}_{time.monotonic_ns()}")
-    for name, make in replacements.items():
-        setattr(ns, name, make(getattr(ns, name)))
-    return ns
+    text = path.read_text()
+    for old, new in mistake.change.items():
+        if old not in text:
+            raise ValueError(f"{old!r} is not in {path.name}: update mistake {mistake.name!r}")
+        text = text.replace(old, new, 1)
+    return text
+
+
+def with_mistake(number: int, mistake: Mistake):
+    """The module that step ``number``'s reference with ``mistake`` made defines."""
+    name = f"_mistake_{number:02d}_{time.monotonic_ns()}"
+    return load(course.solution_file(number), name, mistake_source(number, mistake))
 
 
 def _answer(spec: Spec, ns, case, ctx: Context):
@@ -216,9 +218,9 @@ def _cases(spec: Spec, entry: course.Step, ns, ctx: Context, report: Report) -> 
 def match_mistake(spec: Spec, number: int, failing: list, ctx: Context):
     """The first known mistake whose answers the learner's failing ones are, or None.
 
-    A ``variant`` matches when, on every failing case, the learner's answer agrees with the
-    mistake's (within ``MISTAKE_SLACK`` times the tolerance), and the mistake's answer is
-    not the expected one on at least one of them."""
+    The changed reference matches when, on every failing case, the learner's answer agrees
+    with its answer (within ``MISTAKE_SLACK`` times the tolerance), and its answer is not the
+    expected one on at least one of them."""
     tol, loose = ctx.tolerance(), ctx.tolerance(MISTAKE_SLACK)
     ref_ctx = ctx.reference()
     for mistake in spec.mistakes:
@@ -226,7 +228,7 @@ def match_mistake(spec: Spec, number: int, failing: list, ctx: Context):
             if all(mistake.detect(actual, expected) for _, actual, expected in failing):
                 return mistake
             continue
-        wrong_ns = with_mistake(number, mistake.replacements(subject(number)))
+        wrong_ns = with_mistake(number, mistake)
         distinct = False
         for case, actual, expected in failing:
             wrong = spec.run(wrong_ns, case, ref_ctx)

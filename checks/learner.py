@@ -225,9 +225,10 @@ def _source(path: Path) -> bytes:
     return source
 
 
-def load(path: Path, module_name: str) -> types.ModuleType:
-    """Import the learner's file as a fresh module, never writing anything next to it."""
-    source = _source(path)
+def load(path: Path, module_name: str, text: str | None = None) -> types.ModuleType:
+    """Import the learner's file (or ``text`` in its place) as a fresh module, never writing
+    anything next to it."""
+    source = _source(path) if text is None else text
     try:
         code = compile(source, str(path), "exec")
     except ValueError as exc:  # e.g. a NUL byte: not Python source at all

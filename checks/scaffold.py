@@ -153,13 +153,9 @@ SPEC = module_step(
         Case(("batch", "seq", "n_embd"), {{"batch": 2, "seq": 7}}),
         Case(("batch", "seq", "n_embd"), {{"batch": 3, "seq": 1}}),
     ),
-    # Known mistakes: build each wrong version from the reference class, e.g.
-    #   def no_bias(cls):
-    #       class NoBias(cls):
-    #           def forward(self, hidden_states):
-    #               return hidden_states @ self.proj.weight.T
-    #       return NoBias
-    #   Mistake("no-bias", "The hint the learner sees.", variant=no_bias),
+    # Known mistakes: each is the reference file with a few lines changed, e.g.
+    #   Mistake("no-projection", "The hint the learner sees.",
+    #           change={{"return self.proj(hidden_states)": "return hidden_states"}}),
     mistakes=(),
     hint="TODO(contributor): what to look at when the numbers are wrong.",
 )
@@ -187,7 +183,7 @@ SPEC = Spec(
     run=run,
     compare=compare,
     describe=lambda case: f"{n.public}({{case!r}})",
-    # Known mistakes: Mistake("name", "hint", variant=lambda reference: wrong_function)
+    # Known mistakes: Mistake("name", "hint", change={{"return 2.0 * x": "return x"}})
     mistakes=(),
     hint="TODO(contributor): what to look at when the values are wrong.",
 )

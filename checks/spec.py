@@ -11,8 +11,9 @@ for. The step's number, title, kind and public names come from ``course.toml`` a
 * ``compare(actual, expected, tol)``: ``(ok, detail)``. ``tol`` is the device's tolerance
   times the spec's ``tolerance``, and its ``slack`` (1 for the check, ``MISTAKE_SLACK`` to
   recognise a mistake) widens any numeric tolerance.
-* ``mistakes``: each ``Mistake`` builds the wrong version from the reference (``variant``:
-  the reference's object in, a wrong one out) or recognises the wrong answer (``detect``).
+* ``mistakes``: each ``Mistake`` is the reference file with a few lines changed
+  (``change``): the engine runs that file on the failing cases, or, for a mistake with no
+  single wrong answer, ``detect`` recognises the learner's answers.
 """
 
 from __future__ import annotations
@@ -44,8 +45,6 @@ TOLERANCES = {"cpu": (2e-5, 2e-5), "gpu": (1e-3, 1e-3)}
 # How much looser a known mistake may match than the reference must.
 MISTAKE_SLACK = 20.0
 
-Variant = Callable[[Any], Any] | Mapping[str, Callable[[Any], Any]]
-
 
 @dataclass(frozen=True)
 class Tol:
@@ -59,29 +58,20 @@ class Tol:
 
 @dataclass(frozen=True)
 class Mistake:
-    """A known wrong answer and the hint to give when the learner's answer is it.
+    """A known wrong version of the step, and the hint to give when the learner's is it.
 
-    ``variant`` builds the mistake from the reference: a function that takes the reference's
-    object (the spec's ``subject``: a class, a function) and returns the wrong one, or a
-    mapping of public names to such functions. ``detect(actual, expected)`` instead
-    recognises answers that have no single wrong value. ``example`` is a learner file that
-    makes this mistake (or a function returning one), which tests/test_meta.py checks gets
-    this hint; a ``variant`` is its own example.
+    ``change`` makes the wrong version: the step's reference file with each key replaced by
+    its value (the first place it occurs). The engine runs that file on the cases the
+    learner failed and gives the hint when the answers agree. A mistake with no single wrong
+    answer (a sampler's draws) or none the engine can run beside the learner's (a Mojo
+    kernel, a server) is recognised from the answers by ``detect(actual, expected)``
+    instead; its ``change`` is still the file tests/test_meta.py checks gets this hint.
     """
 
     name: str
     hint: str
-    variant: Variant | None = None
+    change: Mapping[str, str]
     detect: Callable[[Any, Any], bool] | None = None
-    example: str | Callable[[], str] = ""
-
-    def example_source(self) -> str:
-        return self.example() if callable(self.example) else self.example
-
-    def replacements(self, subject: str) -> Mapping[str, Callable[[Any], Any]]:
-        if self.variant is None:
-            return {}
-        return self.variant if isinstance(self.variant, Mapping) else {subject: self.variant}
 
 
 @dataclass(frozen=True)
@@ -129,7 +119,6 @@ class Spec:
     expected: Callable[[Any, Any], Any] | None = None  # (case, ctx); None: the reference's run
     mistakes: Sequence[Mistake] = ()
     hint: str = ""  # said when the answer is wrong and no known mistake matches
-    subject: str = ""  # what a callable ``variant`` replaces (default: the first public name)
     module: ModuleBuild | None = None  # module steps: parameters are compared before cases
     tolerance: float = 1.0  # multiplies the device's default tolerances
     # How a file becomes the names the cases run: (path, the step's public names) ->
@@ -212,24 +201,6 @@ def within(atol: float, rtol: float):
     return compare
 
 
-def solution_with(number: int, old: str, new: str, *more: tuple[str, str]) -> Callable[[], str]:
-    """A mistake's example: the reference file of step ``number`` with ``old`` replaced by
-    ``new`` (and each further ``(old, new)`` pair), read only when it is asked for."""
-
-    def source() -> str:
-        from gpt2.course import solution_file
-
-        path = solution_file(number)
-        text = path.read_text()
-        for before, after in ((old, new), *more):
-            if before not in text:
-                raise ValueError(f"{before!r} is not in {path.name}: update this example")
-            text = text.replace(before, after, 1)
-        return text
-
-    return source
-
-
 def module_step(
     name: str,
     build: Callable[[type, Any], Any],
@@ -252,7 +223,6 @@ def module_step(
         describe=lambda case: f"output for input {case.describe(_small(config))}",
         mistakes=tuple(mistakes),
         hint=hint,
-        subject=name,
         module=ModuleBuild(name, build, dict(config or SMALL_CONFIG), tuple(other_configs)),
     )
 

@@ -43,10 +43,6 @@ def test_a_real_missing_mask_is_still_the_learners_mistake(cpu, tmp_path):
     spec = engine.spec(7)
     index = next(i for i, m in enumerate(spec.mistakes) if m.name == "no-mask")
     path = tmp_path / "step_07.py"
-    path.write_text(
-        "from solutions.solution_07 import *  # noqa: F403\n"
-        "from checks.specs.step_07 import SPEC\n"
-        f"GPT2MultiHeadAttention = SPEC.mistakes[{index}].variant(GPT2MultiHeadAttention)  # noqa: F405\n"
-    )
+    path.write_text(engine.mistake_source(7, spec.mistakes[index]))
     report = engine.check(7, path, cpu)
     assert report.hints == [spec.mistakes[index].hint]

@@ -2,8 +2,8 @@
 reference passes, and every known mistake in a step's catalogue is caught with its own hint.
 
 Every mistake is caught end to end, from a file, by ``test_known_mistake_is_caught_with_its_hint``;
-``test_every_mistake_variant_is_told_apart`` shows, for module steps, that each variant's
-numbers lead to its own hint. Everything runs on MAX's eager interpreter (seconds a step);
+``test_every_mistake_variant_is_told_apart`` shows, for module steps, that each changed
+reference's numbers lead to its own hint. Everything runs on MAX's eager interpreter (seconds a step);
 only step 14, which starts a server, is marked slow.
 """
 
@@ -17,23 +17,6 @@ from gpt2 import course
 from gpt2.course import NOT_STARTED
 
 NUMBERS = course.numbers()
-
-
-def _mistake_source(number: int, index: int) -> str:
-    mistake = engine.spec(number).mistakes[index]
-    if mistake.example:
-        return mistake.example_source()
-    if callable(mistake.variant):
-        name = engine.subject(number)
-        return (
-            f"from solutions.solution_{number:02d} import *  # noqa: F403\n"
-            f"from checks.specs.step_{number:02d} import SPEC\n\n"
-            f"{name} = SPEC.mistakes[{index}].variant({name})  # noqa: F405\n"
-        )
-    raise AssertionError(
-        f"step {number:02d} mistake {mistake.name!r} has no example: give it a variant "
-        "of the step's subject or an example file, so the meta-test can show it is caught"
-    )
 
 
 def _starts_a_server(number: int) -> bool:
@@ -76,25 +59,27 @@ def test_solution_passes(number, cpu):
 def test_known_mistake_is_caught_with_its_hint(number, index, cpu, tmp_path):
     spec = engine.spec(number)
     path = tmp_path / f"step_{number:02d}{course.suffix(number)}"
-    path.write_text(_mistake_source(number, index))
+    path.write_text(engine.mistake_source(number, spec.mistakes[index]))
     report = engine.check(number, path, cpu)
     assert report.status == "failed"
     assert report.hints == [spec.mistakes[index].hint], report.first_failure()
 
 
 def test_step13_whole_text_fed_again_is_explained(cpu, tmp_path):
-    """The chapter's fourth step-13 mistake lives in the loop, not in a module, so it has no
-    variant: feeding the whole text again on top of the cache must still fail with a message
-    that says what to do instead."""
-    from checks.spec import solution_with
-
-    source = solution_with(
-        13,
+    """The chapter's fourth step-13 mistake lives in the loop and is not in the catalogue:
+    feeding the whole text again on top of the cache must still fail with a message that
+    says what to do instead."""
+    loop = (
         "            logits, cache = run([token], cache)  # decode: one token, the cache holds "
-        "the rest",
+        "the rest"
+    )
+    source = course.solution_file(13).read_text()
+    assert loop in source
+    source = source.replace(
+        loop,
         "            prompt_ids = [*prompt_ids, token]\n"
         "            logits, cache = run(prompt_ids, cache)  # the whole text again",
-    )()
+    )
     path = tmp_path / "step_13.py"
     path.write_text(source)
     report = engine.check(13, path, cpu)
@@ -112,10 +97,10 @@ def test_every_mistake_variant_is_told_apart(number, cpu):
     reference = engine.reference_module(number)
     expected = [spec.run(reference, case, ctx) for case in spec.cases]
     for mistake in spec.mistakes:
-        assert mistake.variant is not None, (
-            f"{mistake.name}: a module-step mistake without a variant"
+        assert mistake.detect is None, (
+            f"{mistake.name}: a module step's mistake is run, not detected"
         )
-        wrong = engine.with_mistake(number, mistake.replacements(engine.subject(number)))
+        wrong = engine.with_mistake(number, mistake)
         answers = [spec.run(wrong, case, ctx) for case in spec.cases]
         failing = [
             (case, answer, want)

@@ -1,28 +1,24 @@
 """Step 02 · Causal mask: exact values for several (seq_len, past_len) pairs."""
 
 import numpy as np
-from max.experimental.tensor import Tensor
 
 from checks.spec import Mistake, Spec, exact
 from gpt2.runtime import to_numpy
 
-
-def _example(n_keys: str, blocked: str, visible: str = "0.0", hidden: str = "-np.inf") -> str:
-    """A learner file computing a mask in NumPy with one rule changed (a mistake's example)."""
-    return f"""
-import numpy as np
-from max.experimental.tensor import Tensor
+# The line of the reference that makes the mask; each mistake draws it in NumPy instead.
+RETURN = "    return F.band_part(blocked, num_lower=None, num_upper=past_len, exclude=True)\n"
 
 
-def causal_mask(seq_len, past_len=0, *, dtype, device):
-    i = np.arange(seq_len)[:, None]
-    j = np.arange({n_keys})[None, :]
+def drawn(n_keys: str, blocked: str, visible: str = "0.0", hidden: str = "-np.inf"):
+    """A mistake's ``change``: the mask drawn in NumPy, ``hidden`` where ``blocked``."""
+    return {
+        RETURN: f"""    import numpy as np
+
+    i, j = np.arange(seq_len)[:, None], np.arange({n_keys})[None, :]
     mask = np.where({blocked}, {hidden}, {visible}).astype(np.float32)
     return Tensor.from_dlpack(mask).to(device)
 """
-
-
-NEG_INF = np.float32("-inf")
+    }
 
 
 def run(ns, case, ctx):
@@ -31,48 +27,8 @@ def run(ns, case, ctx):
     return to_numpy(ns.causal_mask(seq_len, past_len, dtype=target.dtype, device=target.device))
 
 
-def changed(wrong_values):
-    """A variant: the reference's ``causal_mask``, its values changed by
-    ``wrong_values(mask, (seq_len, past_len))``."""
-
-    def variant(causal_mask):
-        def wrong(seq_len, past_len=0, *, dtype, device):
-            mask = to_numpy(causal_mask(seq_len, past_len, dtype=dtype, device=device))
-            values = np.ascontiguousarray(wrong_values(mask, (seq_len, past_len)))
-            return Tensor.from_dlpack(values).to(device)
-
-        return wrong
-
-    return variant
-
-
 def _visible(reference):
     return reference == 0
-
-
-def hides_diagonal(reference, case):
-    seq_len, past_len = case
-    wrong = reference.copy()
-    wrong[np.arange(seq_len), past_len + np.arange(seq_len)] = NEG_INF
-    return wrong
-
-
-def past_ignored_square(reference, case):
-    return reference[:, case[1] :]  # the mask of causal_mask(seq_len, 0)
-
-
-def past_ignored_offset(reference, case):
-    seq_len, past_len = case
-    j = np.arange(past_len + seq_len)[None, :]
-    i = np.arange(seq_len)[:, None]
-    return np.where(j > i, NEG_INF, np.float32(0)).astype(reference.dtype)
-
-
-def future_visible(reference, case):
-    seq_len, past_len = case
-    wrong = np.where(_visible(reference), NEG_INF, np.float32(0)).astype(reference.dtype)
-    wrong[np.arange(seq_len), past_len + np.arange(seq_len)] = 0
-    return wrong
 
 
 def boolean_mask(actual, expected):
@@ -104,43 +60,39 @@ SPEC = Spec(
             "hides-diagonal",
             "Your mask also hides the diagonal: a token may attend to itself (key j = past_len "
             "+ i). Keep num_upper=past_len, not past_len - 1.",
-            variant=changed(hides_diagonal),
-            example=_example("past_len + seq_len", "j >= past_len + i"),
+            change=drawn("past_len + seq_len", "j >= past_len + i"),
         ),
         Mistake(
             "past-ignored",
             "Your mask ignores past_len: it must have past_len + seq_len columns, and query i "
             "sits at position past_len + i, so it sees all past_len cached keys.",
-            variant=changed(past_ignored_square),
-            example=_example("seq_len", "j > i"),
+            change=drawn("seq_len", "j > i"),
         ),
         Mistake(
             "past-ignored-offset",
             "Your mask has the right width but treats query i as position i. With a cache, "
             "query i is at position past_len + i: shift the diagonal by past_len.",
-            variant=changed(past_ignored_offset),
-            example=_example("past_len + seq_len", "j > i"),
+            change=drawn("past_len + seq_len", "j > i"),
         ),
         Mistake(
             "future-visible",
             "Your mask is the wrong way round: it hides the past and shows the future. "
             "-inf belongs above the diagonal (j > past_len + i).",
-            variant=changed(future_visible),
-            example=_example("past_len + seq_len", "j < past_len + i"),
+            change=drawn("past_len + seq_len", "j < past_len + i"),
         ),
         Mistake(
             "boolean",
             "Your mask says True/1 for visible and False/0 for hidden. The attention adds this "
             "mask to its scores, so it must be 0 (visible) and -inf (hidden).",
             detect=boolean_mask,
-            example=_example("past_len + seq_len", "j > past_len + i", "1.0", "0.0"),
+            change=drawn("past_len + seq_len", "j > past_len + i", "1.0", "0.0"),
         ),
         Mistake(
             "finite",
             "Use float('-inf') for hidden positions, not a large finite number: -inf makes the "
             "softmax give exactly 0, whatever the scores are.",
             detect=finite_negative,
-            example=_example("past_len + seq_len", "j > past_len + i", hidden="-1e9"),
+            change=drawn("past_len + seq_len", "j > past_len + i", hidden="-1e9"),
         ),
     ),
     hint="Draw the mask for seq_len=3, past_len=2 on paper: 3 rows, 5 columns, -inf only "

@@ -1,17 +1,6 @@
 """Step 05 · Token embeddings."""
 
-import math
-
 from checks.spec import TOKEN_ID_CASES, Mistake, module_step
-
-
-def scaled(cls):
-    class Scaled(cls):
-        def forward(self, input_ids):
-            return self.wte(input_ids) * math.sqrt(int(self.wte.weight.shape[1]))
-
-    return Scaled
-
 
 SPEC = module_step(
     "GPT2TokenEmbeddings",
@@ -22,7 +11,9 @@ SPEC = module_step(
             "scaled-by-sqrt",
             "You multiply the embeddings by sqrt(n_embd), as the original Transformer paper "
             "does. GPT-2 does not: return the looked-up rows as they are.",
-            variant=scaled,
+            change={
+                "return self.wte(input_ids)": "return self.wte(input_ids) * int(self.wte.weight.shape[1]) ** 0.5"
+            },
         ),
     ),
     hint="Each id picks one row of wte: output[b, t] = wte.weight[input_ids[b, t]].",

@@ -1,17 +1,6 @@
 """Step 06 · Position embeddings."""
 
-import math
-
 from checks.spec import Case, Mistake, module_step
-
-
-def scaled(cls):
-    class Scaled(cls):
-        def forward(self, position_ids):
-            return self.wpe(position_ids) * math.sqrt(int(self.wpe.weight.shape[1]))
-
-    return Scaled
-
 
 SPEC = module_step(
     "GPT2PositionEmbeddings",
@@ -25,7 +14,9 @@ SPEC = module_step(
         Mistake(
             "scaled-by-sqrt",
             "You multiply by sqrt(n_embd). GPT-2 adds the position vectors unscaled.",
-            variant=scaled,
+            change={
+                "return self.wpe(position_ids)": "return self.wpe(position_ids) * int(self.wpe.weight.shape[1]) ** 0.5"
+            },
         ),
     ),
     hint="Look up the ids you are given. They need not be 0, 1, 2, …: with a KV cache "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from checks.spec import Mistake, Spec, solution_with
+from checks.spec import Mistake, Spec
 from gpt2.course import DATA as FIXTURES
 from gpt2.runtime import to_numpy
 
@@ -140,9 +140,7 @@ SPEC = Spec(
             "causal mask, which step 02 builds, not weights. (Careful: attn.c_attn.bias IS a "
             "weight; test the end of the name, '.attn.bias'.)",
             detect=kept_buffers,
-            example=solution_with(
-                11, "        if name.endswith(LEGACY_BUFFERS):\n            continue\n", ""
-            ),
+            change={"        if name.endswith(LEGACY_BUFFERS):\n            continue\n": ""},
         ),
         Mistake(
             "prefix",
@@ -150,7 +148,7 @@ SPEC = Spec(
             "Some checkpoints have the prefix and some do not: remove it when present "
             "(str.removeprefix), then add it back to everything but lm_head.",
             detect=prefix,
-            example=solution_with(11, "name = hf_name.removeprefix(PREFIX)", "name = hf_name"),
+            change={"name = hf_name.removeprefix(PREFIX)": "name = hf_name"},
         ),
         Mistake(
             "tied-head-missing",
@@ -158,23 +156,21 @@ SPEC = Spec(
             "absent, fill it with the wte matrix: state['lm_head.weight'] = "
             "state['transformer.wte.weight'].",
             detect=head_missing,
-            example=solution_with(
-                11, 'state["lm_head.weight"] = state["transformer.wte.weight"]', "pass"
-            ),
+            change={'state["lm_head.weight"] = state["transformer.wte.weight"]': "pass"},
         ),
         Mistake(
             "not-transposed",
             "GPT-2's c_attn, c_proj and c_fc weights are stored as [in, out] (a Conv1D layer); "
             "our Linear wants [out, in]. Transpose those weights (array.T), and only those.",
             detect=not_transposed,
-            example=solution_with(11, "array = array.T  # Conv1D", "pass  # Conv1D"),
+            change={"array = array.T  # Conv1D": "pass  # Conv1D"},
         ),
         Mistake(
             "transposed-all",
             "Only the Conv1D weights (c_attn, c_proj, c_fc) need transposing; wte and wpe "
             "are already [rows, n_embd].",
             detect=transposed_all,
-            example=solution_with(11, "if name.endswith(CONV1D_WEIGHTS):", "if array.ndim == 2:"),
+            change={"if name.endswith(CONV1D_WEIGHTS):": "if array.ndim == 2:"},
         ),
     ),
     hint="Print a few names and shapes of the checkpoint next to dict(model.parameters): "

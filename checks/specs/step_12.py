@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from checks.spec import Mistake, Spec, solution_with
+from checks.spec import Mistake, Spec
 from checks.specs import generation as g
 
 PROMPT = (287, 257, 263, 89, 272, 294, 76)
@@ -173,85 +173,73 @@ SPEC = Spec(
             "Return only the new ids: the caller already has the prompt "
             "(ids[len(prompt_ids):], or collect the new tokens as you go).",
             detect=returns_prompt,
-            example=solution_with(
-                12,
-                "    ids = list(prompt_ids)\n",
-                "    ids = list(prompt_ids)\n    yield from ids\n",
-            ),
+            change={
+                "    ids = list(prompt_ids)\n": "    ids = list(prompt_ids)\n    yield from ids\n"
+            },
         ),
         Mistake(
             "not-appended",
             "Every new token is the same: append each chosen token to the ids, so the next "
             "run of the model sees the text so far.",
             detect=not_appended,
-            example=solution_with(12, "ids.append(token)", "ids + [token]"),
+            change={"ids.append(token)": "ids + [token]"},
         ),
         Mistake(
             "one-too-many",
             "You return one id more than max_new_tokens: loop exactly max_new_tokens times.",
             detect=one_too_many,
-            example=solution_with(
-                12, "for _ in range(max_new_tokens):", "for _ in range(max_new_tokens + 1):"
-            ),
+            change={"for _ in range(max_new_tokens):": "for _ in range(max_new_tokens + 1):"},
         ),
         Mistake(
             "one-too-few",
             "You return one id fewer than max_new_tokens: loop exactly max_new_tokens times.",
             detect=one_too_few,
-            example=solution_with(
-                12, "for _ in range(max_new_tokens):", "for _ in range(max_new_tokens - 1):"
-            ),
+            change={"for _ in range(max_new_tokens):": "for _ in range(max_new_tokens - 1):"},
         ),
         Mistake(
             "seed-unused",
             "The same seed gave different ids. Make one generator per call, "
             "rng = np.random.default_rng(seed), and draw every token from it.",
             detect=seed_unused,
-            example=solution_with(12, "np.random.default_rng(seed)", "np.random.default_rng()"),
+            change={"np.random.default_rng(seed)": "np.random.default_rng()"},
         ),
         Mistake(
             "no-temperature",
             "Your draws follow softmax(logits), whatever the temperature: divide the logits "
             "by the temperature before the softmax.",
             detect=g.fits_instead(_no_temperature),
-            example=solution_with(
-                12, "logits.astype(np.float64) / temperature", "logits.astype(np.float64)"
-            ),
+            change={"logits.astype(np.float64) / temperature": "logits.astype(np.float64)"},
         ),
         Mistake(
             "temperature-multiplied",
             "Your draws follow softmax(logits × temperature): divide by the temperature "
             "instead (a low temperature must sharpen the distribution).",
             detect=g.fits_instead(_temperature_multiplied),
-            example=solution_with(
-                12,
-                "logits.astype(np.float64) / temperature",
-                "logits.astype(np.float64) * temperature",
-            ),
+            change={
+                "logits.astype(np.float64) / temperature": "logits.astype(np.float64) * temperature"
+            },
         ),
         Mistake(
             "top-k-minus-one",
             "Your top-k keeps k - 1 tokens: keep every logit >= the k-th largest "
             "(np.partition(logits, -k)[-k]).",
             detect=g.fits_instead(_top_k(-1)),
-            example=solution_with(12, "np.where(logits < kth_best", "np.where(logits <= kth_best"),
+            change={"np.where(logits < kth_best": "np.where(logits <= kth_best"},
         ),
         Mistake(
             "top-k-plus-one",
             "Your top-k keeps k + 1 tokens: the k-th largest logit is np.partition(logits, -k)[-k].",
             detect=g.fits_instead(_top_k(+1)),
-            example=solution_with(
-                12,
-                "np.partition(logits, -top_k)[-top_k]",
-                "np.partition(logits, -top_k - 1)[-top_k - 1]",
-            ),
+            change={
+                "np.partition(logits, -top_k)[-top_k]": "np.partition(logits, -top_k - 1)[-top_k - 1]"
+            },
         ),
         Mistake(
             "top-k-ignored",
             "Your draws ignore top_k: set every logit below the k-th largest to -inf before "
             "the softmax.",
             detect=g.fits_instead(_top_k_ignored),
-            example=solution_with(12, "if top_k is not None and top_k < logits.size:", "if False:"),
+            change={"if top_k is not None and top_k < logits.size:": "if False:"},
         ),
         Mistake(
             "nucleus-without-crossing",
@@ -259,11 +247,9 @@ SPEC = Spec(
             "smallest set holding at least top_p: keep a token while the ones before it hold "
             "less than top_p.",
             detect=g.fits_instead(_nucleus_without_crossing),
-            example=solution_with(
-                12,
-                "dropped = order[before >= top_p]",
-                "dropped = order[before + probs[order] > top_p]",
-            ),
+            change={
+                "dropped = order[before >= top_p]": "dropped = order[before + probs[order] > top_p]"
+            },
         ),
         Mistake(
             "top-p-before-temperature",
@@ -271,25 +257,20 @@ SPEC = Spec(
             "by the temperature, then top_k, then the softmax, and the nucleus of that "
             "distribution; a temperature changes which tokens make up top_p.",
             detect=g.fits_instead(_top_p_before_temperature),
-            example=solution_with(
-                12,
-                "    logits = logits.astype(np.float64) / temperature\n",
-                "    logits = logits.astype(np.float64)\n",
-                (
-                    "    return int(rng.choice(probs.size, p=probs))\n",
-                    "    scaled = np.exp(logits / temperature - (logits / temperature).max())\n"
-                    "    probs = np.where(probs > 0, scaled, 0.0)\n"
-                    "    probs /= probs.sum()\n"
-                    "    return int(rng.choice(probs.size, p=probs))\n",
-                ),
-            ),
+            change={
+                "    logits = logits.astype(np.float64) / temperature\n": "    logits = logits.astype(np.float64)\n",
+                "    return int(rng.choice(probs.size, p=probs))\n": "    scaled = np.exp(logits / temperature - (logits / temperature).max())\n"
+                "    probs = np.where(probs > 0, scaled, 0.0)\n"
+                "    probs /= probs.sum()\n"
+                "    return int(rng.choice(probs.size, p=probs))\n",
+            },
         ),
         Mistake(
             "top-p-ignored",
             "Your draws ignore top_p: after the softmax, zero every token outside the nucleus "
             "and renormalise.",
             detect=g.fits_instead(_top_p_ignored),
-            example=solution_with(12, "if top_p is not None and top_p < 1:", "if False:"),
+            change={"if top_p is not None and top_p < 1:": "if False:"},
         ),
     ),
     hint="Greedy: np.argmax of the last position's logits. Sampling: logits / temperature, "

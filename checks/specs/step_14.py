@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from checks.spec import Mistake, Spec, solution_with
+from checks.spec import Mistake, Spec
 from checks.specs import generation as g
 from gpt2.course import TINY_GPT2
 
@@ -204,7 +204,7 @@ SPEC = Spec(
             "every request brings one new token, whose position is its text's length so far "
             "(cache_lengths[r]), not its index in the batch.",
             detect=first_tokens_only,
-            example=solution_with(14, "return index - start + past", "return index - start"),
+            change={"return index - start + past": "return index - start"},
         ),
         Mistake(
             "positions-ignore-offsets",
@@ -214,7 +214,7 @@ SPEC = Spec(
             "that start (plus what the cache holds), and each request's logits come from its "
             "own last row.",
             detect=wrong_only_together,
-            example=solution_with(14, "return index - start + past", "return index + past"),
+            change={"return index - start + past": "return index + past"},
         ),
     ),
     hint="To see one request at a time, send the prompts one by one (python -m gpt2 serve, "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from checks.learner import load_kernel
-from checks.spec import Mistake, Spec, close, solution_with
+from checks.spec import Mistake, Spec, close
 from gpt2 import runtime
 
 SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
@@ -138,26 +138,17 @@ SPEC = Spec(
             "Your numbers are the exact GELU, x · Φ(x) with erf. GPT-2 was trained with the "
             "tanh approximation: 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³))).",
             detect=_fits(erf_form),
-            example=solution_with(
-                15,
-                "from std.math import tanh",
-                "from std.math import tanh, erf",
-                (
-                    "    return 0.5 * x * (1 + tanh(sqrt_2_over_pi * (x + 0.044715 * x * x * x)))",
-                    "    return 0.5 * x * (1 + erf(x * 0.7071067811865476))",
-                ),
-            ),
+            change={
+                "from std.math import tanh": "from std.math import tanh, erf",
+                "    return 0.5 * x * (1 + tanh(sqrt_2_over_pi * (x + 0.044715 * x * x * x)))": "    return 0.5 * x * (1 + erf(x * 0.7071067811865476))",
+            },
         ),
         Mistake(
             "constant-misplaced",
             "0.044715 belongs to the cube, inside the bracket that √(2/π) multiplies: "
             "tanh(√(2/π) · (x + 0.044715 · x³)).",
             detect=_fits(*MISPLACED),
-            example=solution_with(
-                15,
-                "(x + 0.044715 * x * x * x)",
-                "(x + 0.044715 * x * x)",
-            ),
+            change={"(x + 0.044715 * x * x * x)": "(x + 0.044715 * x * x)"},
         ),
         Mistake(
             "tail-missed",
@@ -165,12 +156,10 @@ SPEC = Spec(
             "SIMD vector, and the n % simd numbers after it need a loop of their own, one at "
             "a time.",
             detect=tail_missed,
-            example=solution_with(
-                15,
+            change={
                 "                for j in range(vector_end, n):\n"
-                "                    dst[unsafe_offset=start + j] = gelu(src[unsafe_offset=start + j])\n",
-                "",
-            ),
+                "                    dst[unsafe_offset=start + j] = gelu(src[unsafe_offset=start + j])\n": ""
+            },
         ),
     ),
     hint="GELU(x) = 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³))), for every number of "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from checks.learner import load_kernel
-from checks.spec import Mistake, Spec, close, solution_with
+from checks.spec import Mistake, Spec, close
 from gpt2 import runtime
 
 
@@ -209,26 +209,17 @@ SPEC = Spec(
             "compute them, and take exp(score - top): the softmax is the same, and no "
             "exponential is larger than 1.",
             detect=_overflowed,
-            example=solution_with(
-                16,
-                "exp(w[unsafe_offset=t] - top)",
-                "exp(w[unsafe_offset=t])",
-            ),
+            change={"exp(w[unsafe_offset=t] - top)": "exp(w[unsafe_offset=t])"},
         ),
         Mistake(
             "scale-forgotten",
             "Your numbers are attention without the scale: each score q · k is divided by "
             "√head_dim (times scale) before the softmax.",
             detect=_fits(dict(scale=False)),
-            example=solution_with(
-                16,
-                "w[unsafe_offset=t] = dot(query, key, head_dim) * scale",
-                "w[unsafe_offset=t] = dot(query, key, head_dim)",
-                (
-                    "var top = dot(query, k_.unsafe_offset(h * head_dim), head_dim) * scale",
-                    "var top = dot(query, k_.unsafe_offset(h * head_dim), head_dim)",
-                ),
-            ),
+            change={
+                "w[unsafe_offset=t] = dot(query, key, head_dim) * scale": "w[unsafe_offset=t] = dot(query, key, head_dim)",
+                "var top = dot(query, k_.unsafe_offset(h * head_dim), head_dim) * scale": "var top = dot(query, k_.unsafe_offset(h * head_dim), head_dim)",
+            },
         ),
         Mistake(
             "own-token-missed",
@@ -236,17 +227,12 @@ SPEC = Spec(
             "attends to itself too, and its key and value are not in the cache yet (they "
             "are k and v).",
             detect=_fits(dict(own=False)),
-            example=solution_with(
-                16,
+            change={
                 "    var top = dot(query, k_.unsafe_offset(h * head_dim), head_dim) * scale\n"
-                "    w[unsafe_offset=cached] = top\n",
-                "    var top: Float32 = -1e30\n",
-                ("for t in range(cached + 1):", "for t in range(cached):"),
-                (
-                    "var own = w[unsafe_offset=cached] * v_[unsafe_offset=h * head_dim + i]",
-                    "var own: Float32 = 0",
-                ),
-            ),
+                "    w[unsafe_offset=cached] = top\n": "    var top: Float32 = -1e30\n",
+                "for t in range(cached + 1):": "for t in range(cached):",
+                "var own = w[unsafe_offset=cached] * v_[unsafe_offset=h * head_dim + i]": "var own: Float32 = 0",
+            },
         ),
         Mistake(
             "past-length",
@@ -254,7 +240,7 @@ SPEC = Spec(
             "positions hold this text's keys and values; the rest of the capacity holds "
             "other numbers.",
             detect=_past_length,
-            example=solution_with(16, "var cached = Int(length[0])", "var cached = capacity"),
+            change={"var cached = Int(length[0])": "var cached = capacity"},
         ),
         Mistake(
             "values-axis",
@@ -262,16 +248,14 @@ SPEC = Spec(
             "head_dim, capacity], so number i of every position's value lies in row i, "
             "starting at values_ + (h · head_dim + i) · capacity, one position after another.",
             detect=_values_axis,
-            example=solution_with(
-                16,
+            change={
                 "        var row = values_.unsafe_offset((h * head_dim + i) * capacity)\n"
                 "        var own = w[unsafe_offset=cached] * v_[unsafe_offset=h * head_dim + i]\n"
-                "        out_row[unsafe_offset=i] = (dot(w, row, cached) + own) / total\n",
-                "        var mixed = w[unsafe_offset=cached] * v_[unsafe_offset=h * head_dim + i]\n"
+                "        out_row[unsafe_offset=i] = (dot(w, row, cached) + own) / total\n": "        var mixed = w[unsafe_offset=cached] * v_[unsafe_offset=h * head_dim + i]\n"
                 "        for t in range(cached):  # as if values_t were [n_head, capacity, head_dim]\n"
                 "            mixed += w[unsafe_offset=t] * values_[unsafe_offset=(h * capacity + t) * head_dim + i]\n"
-                "        out_row[unsafe_offset=i] = mixed / total\n",
-            ),
+                "        out_row[unsafe_offset=i] = mixed / total\n"
+            },
         ),
     ),
     hint="For each head: softmax(q · kᵀ / √head_dim) over the cached positions and the new "
