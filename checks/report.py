@@ -17,8 +17,6 @@ from gpt2.course import chapter_file
 
 
 def _tty() -> bool:
-    import sys
-
     return sys.stdout.isatty()
 
 
@@ -213,7 +211,7 @@ def _problem(problem) -> None:
     if problem.detail:
         label = ""
         if problem.kind == "error":
-            label = "MAX says: " if getattr(problem, "origin", "") == "max" else "message: "
+            label = "MAX says: " if problem.origin == "max" else "message: "
         for n, line in enumerate(problem.detail.splitlines()):
             lead = label if n == 0 else " " * len(label)
             console.print(f"    {lead}{escape(line)}")
@@ -233,7 +231,7 @@ def _printed(lines: list[str] | None) -> None:
 class ProgressRow:
     number: int
     title: str
-    status: str  # one of checks.progress.STATUSES
+    status: str  # one of gpt2.course.STATUSES
     detail: str
 
 

@@ -90,7 +90,7 @@ def _footer(console, results: list[Shown], steps_dir: Path) -> None:
             nxt = later[0]
             console.print(
                 f"[green]Step {shown.number:02d} passes.[/] Next: step {nxt:02d}: read "
-                f"{_rel(chapter_file(nxt))} and edit {_rel(steps_dir / f'step_{nxt:02d}.py')}."
+                f"{_rel(chapter_file(nxt))} and edit {_rel(course.step_file(nxt))}."
             )
         else:
             console.print("[green]That was the last step.[/]")
@@ -126,7 +126,7 @@ def main(device: str = "auto", time_limit: float = run.DEFAULT_TIME_LIMIT) -> in
             number = pick(changes)
             if number is None:
                 continue
-            why = f"{_rel(steps_dir / f'step_{number:02d}.py')} changed: checking step {number:02d}"
+            why = f"{_rel(course.step_file(number))} changed: checking step {number:02d}"
             _clear(console, why)
             results = _run(number, options)
             _footer(console, results, steps_dir)

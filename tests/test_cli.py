@@ -268,3 +268,14 @@ def test_mine_runs_a_passing_attention_kernel_in_the_fast_decode(tmp_path):
     slow = run(*words, "--mine")
     assert slow.returncode == 0, slow.stderr
     assert "add --fast to use it" in slow.stderr
+
+
+def test_watch_sends_the_learner_to_a_kernel_steps_mojo_file():
+    from rich.console import Console
+
+    from checks import watch
+
+    kernel = next(n for n in course.numbers() if course.step(n).kind == course.KERNEL)
+    console = Console(record=True, width=300)
+    watch._footer(console, [watch.Shown(kernel - 1, True)], course.ROOT / "steps")
+    assert f"edit steps/step_{kernel:02d}.mojo" in console.export_text()
