@@ -143,16 +143,12 @@ def {n.public}(x: float) -> float:
 def _module_spec(n: Names) -> str:
     return f'''"""Step {n.nn} · {n.title}."""
 
-from checks.spec import Case, Mistake, module_step  # noqa: F401 - Mistake: see the catalogue
+from checks.spec import HIDDEN_CASES, Mistake, module_step  # noqa: F401 - Mistake: see below
 
 SPEC = module_step(
     "{n.public}",
-    build=lambda cls, config: cls(config),
     # Every module step checks at least two shapes, one of them with seq=1.
-    cases=(
-        Case(("batch", "seq", "n_embd"), {{"batch": 2, "seq": 7}}),
-        Case(("batch", "seq", "n_embd"), {{"batch": 3, "seq": 1}}),
-    ),
+    cases=HIDDEN_CASES,
     # Known mistakes: each is the reference file with a few lines changed, e.g.
     #   Mistake("no-projection", "The hint the learner sees.",
     #           change={{"return self.proj(hidden_states)": "return hidden_states"}}),

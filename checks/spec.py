@@ -98,6 +98,11 @@ TOKEN_ID_CASES = (
     Case(("batch", "seq"), {"batch": 2, "seq": 7}, kind="ids"),
     Case(("batch", "seq"), {"batch": 3, "seq": 1}, kind="ids"),
 )
+# Hidden states [batch, seq, n_embd] in two shapes, the second with one token.
+HIDDEN_CASES = (
+    Case(("batch", "seq", "n_embd"), {"batch": 2, "seq": 7}),
+    Case(("batch", "seq", "n_embd"), {"batch": 3, "seq": 1}),
+)
 
 
 @dataclass(frozen=True)
@@ -203,16 +208,17 @@ def within(atol: float, rtol: float):
 
 def module_step(
     name: str,
-    build: Callable[[type, Any], Any],
     cases: Sequence[Case],
     *,
+    build: Callable[[type, Any], Any] = lambda cls, config: cls(config),
     mistakes: Sequence[Mistake] = (),
     hint: str = "",
     tolerance: float = 1.0,
     config: Mapping[str, Any] | None = None,
     other_configs: Sequence[Mapping[str, Any]] = OTHER_CONFIGS,
 ) -> Spec:
-    """A module step: class ``name`` built by ``build(cls, config)``, run on ``cases``."""
+    """A module step: class ``name`` built by ``build(cls, config)`` (default
+    ``cls(config)``), run on ``cases``."""
     from checks.modules import run_module
 
     return Spec(

@@ -1,15 +1,12 @@
 """Step 03 · Layer normalization."""
 
-from checks.spec import Case, Mistake, module_step
+from checks.spec import HIDDEN_CASES, Mistake, module_step
 
 SPEC = module_step(
     "LayerNorm",
     # A larger epsilon than GPT-2's makes "where does eps go" visible in the numbers.
     build=lambda cls, config: cls(config.n_embd, eps=config.layer_norm_epsilon),
-    cases=(
-        Case(("batch", "seq", "n_embd"), {"batch": 2, "seq": 7}),
-        Case(("batch", "seq", "n_embd"), {"batch": 3, "seq": 1}),
-    ),
+    cases=HIDDEN_CASES,
     mistakes=(
         Mistake(
             "unbiased-variance",

@@ -1,14 +1,11 @@
 """Step 04 · Feed-forward network (GPT-2's MLP)."""
 
-from checks.spec import Case, Mistake, module_step
+from checks.spec import HIDDEN_CASES, Mistake, module_step
 
 SPEC = module_step(
     "GPT2MLP",
     build=lambda cls, config: cls(4 * config.n_embd, config),
-    cases=(
-        Case(("batch", "seq", "n_embd"), {"batch": 2, "seq": 7}),
-        Case(("batch", "seq", "n_embd"), {"batch": 3, "seq": 1}),
-    ),
+    cases=HIDDEN_CASES,
     mistakes=(
         Mistake(
             "erf-gelu",

@@ -4,7 +4,6 @@ from checks.spec import Case, Mistake, module_step
 
 SPEC = module_step(
     "GPT2PositionEmbeddings",
-    build=lambda cls, config: cls(config),
     cases=(
         Case(("seq",), {"seq": 7}, kind="positions"),
         Case(("seq",), {"seq": 1}, kind="positions"),

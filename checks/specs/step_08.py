@@ -1,14 +1,10 @@
 """Step 08 · Transformer block."""
 
-from checks.spec import Case, Mistake, module_step
+from checks.spec import HIDDEN_CASES, Mistake, module_step
 
 SPEC = module_step(
     "GPT2Block",
-    build=lambda cls, config: cls(config),
-    cases=(
-        Case(("batch", "seq", "n_embd"), {"batch": 2, "seq": 7}),
-        Case(("batch", "seq", "n_embd"), {"batch": 3, "seq": 1}),
-    ),
+    cases=HIDDEN_CASES,
     mistakes=(
         Mistake(
             "post-norm",

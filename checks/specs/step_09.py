@@ -5,7 +5,6 @@ from checks.spec import TOKEN_ID_CASES, Mistake, module_step
 
 SPEC = module_step(
     "GPT2Model",
-    build=lambda cls, config: cls(config),
     cases=TOKEN_ID_CASES,
     mistakes=(
         Mistake(

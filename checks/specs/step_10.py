@@ -9,7 +9,6 @@ from checks.spec import TOKEN_ID_CASES, Mistake, module_step
 
 SPEC = module_step(
     "GPT2LMHeadModel",
-    build=lambda cls, config: cls(config),
     cases=TOKEN_ID_CASES,
     mistakes=(
         Mistake(
