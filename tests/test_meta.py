@@ -3,8 +3,8 @@ reference passes, and every known mistake in a step's catalogue is caught with i
 
 Every mistake is caught end to end, from a file, by ``test_known_mistake_is_caught_with_its_hint``;
 ``test_every_mistake_variant_is_told_apart`` shows, for module steps, that each changed
-reference's numbers lead to its own hint. Everything runs on MAX's eager interpreter (seconds a step);
-only step 14, which starts a server, is marked slow.
+reference's numbers lead to its own hint. Everything runs on MAX's eager interpreter
+(seconds a step); only step 14, which starts a server, is marked slow.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 
 from checks import engine
 from checks.engine import Context
+from checks.spec import Mistake
 from gpt2 import course
 from gpt2.course import NOT_STARTED
 
@@ -69,17 +70,12 @@ def test_step13_whole_text_fed_again_is_explained(cpu, tmp_path):
     """The chapter's fourth step-13 mistake lives in the loop and is not in the catalogue:
     feeding the whole text again on top of the cache must still fail with a message that
     says what to do instead."""
-    loop = (
-        "            logits, cache = run([token], cache)  # decode: one token, the cache holds "
-        "the rest"
+    loop = "logits, cache = run([token], cache)  # decode: one token, the cache holds the rest"
+    again = (
+        "prompt_ids = [*prompt_ids, token]\n"
+        "            logits, cache = run(prompt_ids, cache)  # the whole text again"
     )
-    source = course.solution_file(13).read_text()
-    assert loop in source
-    source = source.replace(
-        loop,
-        "            prompt_ids = [*prompt_ids, token]\n"
-        "            logits, cache = run(prompt_ids, cache)  # the whole text again",
-    )
+    source = engine.mistake_source(13, Mistake("whole-text-again", "", change={loop: again}))
     path = tmp_path / "step_13.py"
     path.write_text(source)
     report = engine.check(13, path, cpu)

@@ -259,10 +259,12 @@ SPEC = Spec(
             detect=g.fits_instead(_top_p_before_temperature),
             change={
                 "    logits = logits.astype(np.float64) / temperature\n": "    logits = logits.astype(np.float64)\n",
-                "    return int(rng.choice(probs.size, p=probs))\n": "    scaled = np.exp(logits / temperature - (logits / temperature).max())\n"
-                "    probs = np.where(probs > 0, scaled, 0.0)\n"
-                "    probs /= probs.sum()\n"
-                "    return int(rng.choice(probs.size, p=probs))\n",
+                "    return int(rng.choice(probs.size, p=probs))\n": (
+                    "    scaled = np.exp(logits / temperature - (logits / temperature).max())\n"
+                    "    probs = np.where(probs > 0, scaled, 0.0)\n"
+                    "    probs /= probs.sum()\n"
+                    "    return int(rng.choice(probs.size, p=probs))\n"
+                ),
             },
         ),
         Mistake(
