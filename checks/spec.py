@@ -12,8 +12,9 @@ for. The step's number, title, kind and public names come from ``course.toml`` a
   times the spec's ``tolerance``, and its ``slack`` (1 for the check, ``MISTAKE_SLACK`` to
   recognise a mistake) widens any numeric tolerance.
 * ``mistakes``: each ``Mistake`` is the reference file with a few lines changed
-  (``change``): the engine runs that file on the failing cases, or, for a mistake with no
-  single wrong answer, ``detect`` recognises the learner's answers.
+  (``change``): the engine runs that file on the failing cases, or, for a mistake made in
+  several shapes or one too slow to run (Mojo, a server), ``detect`` recognises the
+  learner's answers.
 """
 
 from __future__ import annotations
@@ -62,10 +63,11 @@ class Mistake:
 
     ``change`` makes the wrong version: the step's reference file with each key replaced by
     its value (the first place it occurs). The engine runs that file on the cases the
-    learner failed and gives the hint when the answers agree. A mistake with no single wrong
-    answer (a sampler's draws) or none the engine can run beside the learner's (a Mojo
-    kernel, a server) is recognised from the answers by ``detect(actual, expected)``
-    instead; its ``change`` is still the file tests/test_meta.py checks gets this hint.
+    learner failed and gives the hint when the answers agree. A mistake that learners make
+    in several shapes (an epsilon of 1e-12 or 1e-6, a mask of booleans or of ones), or one
+    the engine cannot run beside the learner's (a Mojo kernel, a server), is recognised
+    from the answers by ``detect(actual, expected)`` instead; its ``change`` is still the
+    file tests/test_meta.py checks gets this hint.
     """
 
     name: str
