@@ -23,7 +23,7 @@ import time
 import traceback
 import types
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from checks.explain import explain
@@ -48,25 +48,10 @@ class Problem(Exception):
     source: str | None = None
     caret: int | None = None
     meaning: str = ""
-    printed: list[str] = field(default_factory=list)
     origin: str = ""  # for kind "error": "max" when MAX raised it, else "python"
 
     def __str__(self) -> str:  # pragma: no cover - for debugging only
         return f"{self.kind}: {self.title}"
-
-
-def _shorten(text: list[str]) -> list[str]:
-    if len(text) > MAX_PRINTED_LINES:
-        more = len(text) - MAX_PRINTED_LINES
-        return text[:MAX_PRINTED_LINES] + [f"... ({more} more lines)"]
-    return text
-
-
-class _Captured(io.StringIO):
-    """Collects what the learner's code prints, keeping the first lines only."""
-
-    def lines(self) -> list[str]:
-        return _shorten(self.getvalue().splitlines())
 
 
 # What the learner's code printed during the current check (see ``take_printed``): the
@@ -95,20 +80,18 @@ def guarded(path: Path, doing: str):
     While it runs, ``CLOCK`` holds it to the time limit; the compiles MAX does meanwhile do
     not count (``gpt2.max_internals.announce_compiles`` tells the clock).
     """
-    out = _Captured()
+    out = io.StringIO()
     CLOCK.enter(doing)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            yield out
-    except Problem as problem:
-        problem.printed = problem.printed or out.lines()
+            yield
+    except Problem:  # a nested stretch's, already told
         raise
     except SystemExit as exc:
         raise Problem(
             "exit",
             f"Your code called sys.exit({exc.code!r}) while {doing}.",
             "A step file should define things, not end the program; remove the exit call.",
-            printed=out.lines(),
             **_locate(exc, path),
         ) from None
     except NotImplementedError as exc:
@@ -117,14 +100,13 @@ def guarded(path: Path, doing: str):
             raise Problem(
                 "not-started",
                 f"{exc} is still a TODO" if str(exc) else "a TODO is left",
-                printed=out.lines(),
                 **where,
             ) from None
-        raise _as_problem(exc, path, doing, out) from None
+        raise _as_problem(exc, path, doing) from None
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - the learner's code may raise anything
-        raise _as_problem(exc, path, doing, out) from None
+        raise _as_problem(exc, path, doing) from None
     finally:
         CLOCK.leave()
         _keep_printed(out.getvalue().splitlines())
@@ -142,7 +124,7 @@ def _keep_printed(lines: list[str]) -> None:
     _printed_count += len(lines)
 
 
-def _as_problem(exc: BaseException, path: Path, doing: str, out: _Captured) -> Problem:
+def _as_problem(exc: BaseException, path: Path, doing: str) -> Problem:
     message = _first_lines(exc)
     where = _locate(exc, path)
     title = f"{type(exc).__name__} while {doing}"
@@ -151,7 +133,6 @@ def _as_problem(exc: BaseException, path: Path, doing: str, out: _Captured) -> P
         title,
         message,
         meaning=explain(f"{type(exc).__name__}: {exc}"),
-        printed=out.lines(),
         origin=_origin(exc, path),
         **where,
     )

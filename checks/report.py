@@ -139,8 +139,6 @@ def show(report) -> None:
     sub = f"[dim]{escape(where)}" + (f", {report.target}" if report.target else "") + "[/]"
     console.print(f"{head}  {sub}")
     problem = report.problem
-    if not printed and problem is not None:
-        printed = problem.printed
     if problem is not None and problem.kind == "not-started":
         _not_started(report)
         _printed(printed)
