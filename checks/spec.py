@@ -87,9 +87,6 @@ class Case:
     def shape(self, config) -> tuple[int, ...]:
         return tuple(self.sizes[d] if d in self.sizes else getattr(config, d) for d in self.dims)
 
-    def symbolic(self, config) -> list[Any]:
-        return [d if d in self.sizes else getattr(config, d) for d in self.dims]
-
     def describe(self, config) -> str:
         pairs = zip(self.dims, self.shape(config), strict=True)
         return "[" + ", ".join(f"{d}={n}" for d, n in pairs) + "]"
@@ -197,15 +194,6 @@ def close(actual, expected, tol: Tol) -> tuple[bool, str]:
 def exact(actual, expected, tol: Tol | None = None) -> tuple[bool, str]:
     """Arrays that must be equal to the last bit (a mask, ids)."""
     return compare_arrays(actual, expected, 0.0, 0.0)
-
-
-def within(atol: float, rtol: float):
-    """A ``compare`` for arrays within ``atol + rtol · |expected|``, on every device."""
-
-    def compare(actual, expected, tol: Tol) -> tuple[bool, str]:
-        return compare_arrays(actual, expected, atol * tol.slack, rtol * tol.slack)
-
-    return compare
 
 
 def module_step(
