@@ -17,8 +17,8 @@ What the course needs from MAX's insides, and why:
   ``max warm-interpreter-cache``, compiles every op family in every dtype (15-20 minutes
   here, most of it for dtypes the course never uses) and offers no way to choose. The
   course compiles each family's batch cut down to its dtypes, with MAX's own family
-  objects, and lets a process load such a batch at a family's first op (a patched
-  ``GCOpFamily.ensure_swept``).
+  objects, keeps the bytes it compiled beside MAX's cache, and lets a process load them
+  at a family's first op (a patched ``GCOpFamily.ensure_swept``).
 * ``serve_with_app_hook``: ``max serve`` builds its FastAPI app inside its launcher and
   exposes no hook to add middleware or an exception handler; the course wraps the
   launcher's app factory (a patched attribute) to add its request checks, and runs MAX's
@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import importlib
 import io
-import json
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -204,12 +205,10 @@ def op_families() -> dict:
     return {family.name: family for family in gc_compile.registered_families()}
 
 
-def _batch_module(family, dtypes: frozenset[str]):
-    """``family``'s batch of kernels (MAX's sweep module) cut down to ``dtypes``, built the
-    same way byte for byte in every process, so that its entry in MAX's cache is found."""
+def _bytecode(family, dtypes: frozenset[str]) -> bytes:
+    """``family``'s batch of kernels (MAX's sweep module) cut down to ``dtypes``, as MLIR
+    bytecode."""
     from max import mlir
-    from max._core import Operation
-    from max.graph import Module
 
     full = family.build_sweep_module()
     context = mlir.Context()
@@ -226,20 +225,35 @@ def _batch_module(family, dtypes: frozenset[str]):
     parsed.operation.write_bytecode(data)
     del ops, op, parsed, context  # destroyed here, in this thread
     gc.collect()
-    return Module(mlir_module=Operation.from_bytecode(data.getvalue(), mlir.Context()))
+    return data.getvalue()
+
+
+def _module(bytecode: bytes):
+    from max import mlir
+    from max._core import Operation
+    from max.graph import Module
+
+    return Module(mlir_module=Operation.from_bytecode(bytecode, mlir.Context()))
+
+
+def _stored(name: str, dtypes: frozenset[str]) -> Path | None:
+    """Where family ``name``'s batch for ``dtypes`` is kept once it is in MAX's cache (beside
+    it; one file per MAX version): the very bytes compiled, which every process loads, so
+    that MAX's cache finds them and no process builds the batch again."""
+    from importlib.metadata import version
+
+    from max._interpreter_ops import gc_compile
+
+    folder = gc_compile._cache_dir()
+    if folder is None:
+        return None
+    key = hashlib.sha256(f"{version('max')} {sorted(dtypes)}".encode()).hexdigest()[:12]
+    return Path(folder) / f"gpt2-course-eager-{name}-{key}.mlirbc"
 
 
 @functools.cache
 def _batch(name: str, dtypes: frozenset[str]):
-    return _batch_module(op_families()[name], dtypes)
-
-
-def _marker(name: str) -> Path | None:
-    """The file that says the course's batch of ``name`` is in MAX's cache (beside it)."""
-    from max._interpreter_ops import gc_compile
-
-    folder = gc_compile._cache_dir()
-    return None if folder is None else Path(folder) / f"gpt2-course-eager-{name}.json"
+    return _module(_stored(name, dtypes).read_bytes())
 
 
 def _session(family):
@@ -250,26 +264,28 @@ def _session(family):
     return engine.InferenceSession(devices=family.sweep_devices())
 
 
-def batch_ready(name: str) -> bool:
-    marker = _marker(name)
-    return marker is not None and marker.exists()
+def batch_ready(name: str, dtypes: frozenset[str]) -> bool:
+    stored = _stored(name, dtypes)
+    return stored is not None and stored.exists()
 
 
 def compile_batch(name: str, dtypes: frozenset[str]) -> None:
-    """Compile family ``name``'s batch for ``dtypes`` into MAX's cache, and mark it."""
+    """Compile family ``name``'s batch for ``dtypes`` into MAX's cache, and keep its bytes."""
     family = op_families().get(name)
-    marker = _marker(name)
-    if family is None or not family.sweep_devices() or batch_ready(name):
+    stored = _stored(name, dtypes)
+    if family is None or stored is None or not family.sweep_devices() or stored.exists():
         return
-    _session(family).compile(_batch(name, dtypes))
-    if marker is not None:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"dtypes": sorted(dtypes)}))
+    bytecode = _bytecode(family, dtypes)
+    _session(family).compile(_module(bytecode))
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    staged = stored.with_suffix(f".{os.getpid()}")
+    staged.write_bytes(bytecode)
+    staged.replace(stored)  # whole or not at all: a check may be about to read it
 
 
 def load_course_batches(families: tuple[str, ...], dtypes: frozenset[str]) -> None:
-    """Make this process load a marked batch at its family's first op, instead of compiling
-    that op alone; families not marked yet compile op by op, as MAX does by default."""
+    """Make this process load a compiled batch at its family's first op, instead of
+    compiling that op alone; families without one compile op by op, as MAX does by default."""
     from max._interpreter_ops import gc_compile
 
     original = gc_compile.GCOpFamily.ensure_swept
@@ -284,7 +300,7 @@ def load_course_batches(families: tuple[str, ...], dtypes: frozenset[str]) -> No
             or gc_compile.warm_stamp_matches()  # MAX's own full warm is here: use it
         ):
             return original(self)
-        if not batch_ready(self.name):
+        if not batch_ready(self.name, dtypes):
             return None  # this op alone is compiled (asked again at the family's next op)
         self.swept = True
         self.cache.update(_session(self).load_all(_batch(self.name, dtypes), weights_registry={}))
