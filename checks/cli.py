@@ -121,9 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_warmup:
         os.environ[warmup.DISABLE_ENV] = "0"  # the watch's checks inherit it
     if args.target == "warm":
-        if args.task:
+        if args.task:  # one task, in a process of its own
             warmup.run_task(args.task, args.device)
-            return 0
+            # Done: end here. Python's exit would tear MAX down, which can abort (SIGABRT,
+            # "terminate called without an active exception") after the work is done.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         return warmup.main(background=args.background, device=args.device)
     number = None
     if args.target not in COMMANDS:

@@ -238,8 +238,8 @@ def _module(bytecode: bytes):
 
 def _stored(name: str, dtypes: frozenset[str]) -> Path | None:
     """Where family ``name``'s batch for ``dtypes`` is kept once it is in MAX's cache (beside
-    it; one file per MAX version): the very bytes compiled, which every process loads, so
-    that MAX's cache finds them and no process builds the batch again."""
+    it; one file per MAX version and set of devices): the very bytes compiled, which every
+    process loads, so that MAX's cache finds them and no process builds the batch again."""
     from importlib.metadata import version
 
     from max._interpreter_ops import gc_compile
@@ -247,7 +247,9 @@ def _stored(name: str, dtypes: frozenset[str]) -> Path | None:
     folder = gc_compile._cache_dir()
     if folder is None:
         return None
-    key = hashlib.sha256(f"{version('max')} {sorted(dtypes)}".encode()).hexdigest()[:12]
+    devices = [str(d) for d in op_families()[name].sweep_devices()]
+    key = f"{version('max')} {sorted(dtypes)} {devices}"
+    key = hashlib.sha256(key.encode()).hexdigest()[:12]
     return Path(folder) / f"gpt2-course-eager-{name}-{key}.mlirbc"
 
 
@@ -272,8 +274,10 @@ def batch_ready(name: str, dtypes: frozenset[str]) -> bool:
 def compile_batch(name: str, dtypes: frozenset[str]) -> None:
     """Compile family ``name``'s batch for ``dtypes`` into MAX's cache, and keep its bytes."""
     family = op_families().get(name)
+    if family is None or not family.sweep_devices():
+        return
     stored = _stored(name, dtypes)
-    if family is None or stored is None or not family.sweep_devices() or stored.exists():
+    if stored is None or stored.exists():  # no cache to compile into, or done already
         return
     bytecode = _bytecode(family, dtypes)
     _session(family).compile(_module(bytecode))
