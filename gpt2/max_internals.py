@@ -236,9 +236,9 @@ def _module(bytecode: bytes):
     return Module(mlir_module=Operation.from_bytecode(bytecode, mlir.Context()))
 
 
-def _stored(name: str, dtypes: frozenset[str]) -> Path | None:
-    """Where family ``name``'s batch for ``dtypes`` is kept once it is in MAX's cache (beside
-    it; one file per MAX version and set of devices): the very bytes compiled, which every
+def _stored(family, dtypes: frozenset[str]) -> Path | None:
+    """Where ``family``'s batch for ``dtypes`` is kept once it is in MAX's cache (beside it;
+    one file per MAX version and set of devices): the very bytes compiled, which every
     process loads, so that MAX's cache finds them and no process builds the batch again."""
     from importlib.metadata import version
 
@@ -247,15 +247,10 @@ def _stored(name: str, dtypes: frozenset[str]) -> Path | None:
     folder = gc_compile._cache_dir()
     if folder is None:
         return None
-    devices = [str(d) for d in op_families()[name].sweep_devices()]
+    devices = [str(d) for d in family.sweep_devices()]
     key = f"{version('max')} {sorted(dtypes)} {devices}"
     key = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return Path(folder) / f"gpt2-course-eager-{name}-{key}.mlirbc"
-
-
-@functools.cache
-def _batch(name: str, dtypes: frozenset[str]):
-    return _module(_stored(name, dtypes).read_bytes())
+    return Path(folder) / f"gpt2-course-eager-{family.name}-{key}.mlirbc"
 
 
 def _session(family):
@@ -266,17 +261,12 @@ def _session(family):
     return engine.InferenceSession(devices=family.sweep_devices())
 
 
-def batch_ready(name: str, dtypes: frozenset[str]) -> bool:
-    stored = _stored(name, dtypes)
-    return stored is not None and stored.exists()
-
-
 def compile_batch(name: str, dtypes: frozenset[str]) -> None:
     """Compile family ``name``'s batch for ``dtypes`` into MAX's cache, and keep its bytes."""
     family = op_families().get(name)
     if family is None or not family.sweep_devices():
         return
-    stored = _stored(name, dtypes)
+    stored = _stored(family, dtypes)
     if stored is None or stored.exists():  # no cache to compile into, or done already
         return
     bytecode = _bytecode(family, dtypes)
@@ -304,10 +294,12 @@ def load_course_batches(families: tuple[str, ...], dtypes: frozenset[str]) -> No
             or gc_compile.warm_stamp_matches()  # MAX's own full warm is here: use it
         ):
             return original(self)
-        if not batch_ready(self.name, dtypes):
+        stored = _stored(self, dtypes)
+        if stored is None or not stored.exists():
             return None  # this op alone is compiled (asked again at the family's next op)
         self.swept = True
-        self.cache.update(_session(self).load_all(_batch(self.name, dtypes), weights_registry={}))
+        batch = _module(stored.read_bytes())
+        self.cache.update(_session(self).load_all(batch, weights_registry={}))
         return None
 
     ensure_swept._course = True
